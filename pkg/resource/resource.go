@@ -1,0 +1,169 @@
+package resource
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kind names a type of Twilio resource that convsync manages. The value is the
+// `kind:` of a spec document.
+type Kind string
+
+const (
+	KindService      Kind = "Service"
+	KindConversation Kind = "Conversation"
+)
+
+// Address identifies a resource in specs, state and plans: "conversation.vip".
+type Address struct {
+	Kind Kind
+	Name string
+}
+
+func (a Address) String() string { return strings.ToLower(string(a.Kind)) + "." + a.Name }
+
+// IsZero reports whether a is the empty address.
+func (a Address) IsZero() bool { return a.Kind == "" && a.Name == "" }
+
+// ParseAddress reads "service.support" or "conversation.vip".
+func ParseAddress(s string) (Address, error) {
+	prefix, name, ok := strings.Cut(s, ".")
+	if !ok || name == "" {
+		return Address{}, fmt.Errorf("address %q must look like KIND.NAME, for example conversation.vip", s)
+	}
+	for _, k := range Kinds() {
+		if strings.EqualFold(prefix, string(k.Kind)) {
+			return Address{Kind: k.Kind, Name: name}, nil
+		}
+	}
+	return Address{}, fmt.Errorf("address %q: unknown kind %q (known: %s)", s, prefix, knownKindPrefixes())
+}
+
+func knownKindPrefixes() string {
+	var out []string
+	for _, k := range Kinds() {
+		out = append(out, strings.ToLower(string(k.Kind)))
+	}
+	return strings.Join(out, ", ")
+}
+
+// Field names, as written in specs, state and plans.
+const (
+	FieldFriendlyName        = "friendly_name"
+	FieldUniqueName          = "unique_name"
+	FieldAttributes          = "attributes"
+	FieldMessagingServiceSID = "messaging_service_sid"
+	FieldState               = "state"
+	FieldTimersInactive      = "timers.inactive"
+	FieldTimersClosed        = "timers.closed"
+)
+
+// Conversation states.
+const (
+	StateActive   = "active"
+	StateInactive = "inactive"
+	StateClosed   = "closed"
+)
+
+// Values holds field values by field name. In a Desired resource, a field that is
+// absent is not managed: convsync neither diffs nor clears it.
+type Values map[string]string
+
+// Clone returns a copy of v (nil stays nil).
+func (v Values) Clone() Values {
+	if v == nil {
+		return nil
+	}
+	out := make(Values, len(v))
+	for k, x := range v {
+		out[k] = x
+	}
+	return out
+}
+
+// Keys returns the field names in v, sorted.
+func (v Values) Keys() []string {
+	out := make([]string, 0, len(v))
+	for k := range v {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Ref points at a parent resource: either one managed by these specs (Address) or
+// one convsync does not manage (SID). Exactly one is set.
+type Ref struct {
+	Address Address
+	SID     string
+}
+
+func (r Ref) IsZero() bool { return r.Address.IsZero() && r.SID == "" }
+
+func (r Ref) String() string {
+	if r.SID != "" {
+		return r.SID
+	}
+	return r.Address.String()
+}
+
+// Source is where a resource was declared, for error messages.
+type Source struct {
+	File   string
+	Line   int
+	Column int
+}
+
+func (s Source) String() string {
+	if s.File == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", s.File, s.Line, s.Column)
+}
+
+// Timeouts bound each kind of operation on one resource. Defaults follow the seed:
+// create/update/delete 10 minutes, read 5 minutes.
+type Timeouts struct {
+	Create time.Duration
+	Update time.Duration
+	Read   time.Duration
+	Delete time.Duration
+}
+
+// DefaultTimeouts are the seed's defaults.
+var DefaultTimeouts = Timeouts{Create: 10 * time.Minute, Update: 10 * time.Minute, Read: 5 * time.Minute, Delete: 10 * time.Minute}
+
+// Lifecycle holds per-resource safety switches.
+type Lifecycle struct {
+	// PreventDestroy makes any plan that deletes or replaces the resource fail.
+	PreventDestroy bool
+}
+
+// Desired is one resource as the specs want it.
+type Desired struct {
+	Address   Address
+	Parent    Ref    // the service of a conversation; zero for services
+	Values    Values // only the fields the spec sets; attributes in canonical JSON
+	Timeouts  Timeouts
+	Lifecycle Lifecycle
+	// WebhookEnabled sends X-Twilio-Webhook-Enabled: true with this resource's writes.
+	WebhookEnabled bool
+	Source         Source
+}
+
+// Observed is one resource as Twilio has it.
+type Observed struct {
+	Kind      Kind
+	SID       string
+	ParentSID string // the service SID of a conversation; "" for services
+	// Values holds the readable fields; attributes in canonical JSON. Write-only
+	// fields (timers) are never here.
+	Values      Values
+	DateCreated time.Time
+	DateUpdated time.Time
+	// Extra holds read-only facts worth showing (timers.date_inactive,
+	// timers.date_closed, url); never compared.
+	Extra Values
+}
