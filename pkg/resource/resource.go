@@ -167,3 +167,20 @@ type Observed struct {
 	// timers.date_closed, url); never compared.
 	Extra Values
 }
+
+// MarshalText writes the address as "kind.name".
+func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads "kind.name".
+func (a *Address) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*a = Address{}
+		return nil
+	}
+	parsed, err := ParseAddress(string(b))
+	if err != nil {
+		return err
+	}
+	*a = parsed
+	return nil
+}

@@ -1,0 +1,146 @@
+package planner
+
+import (
+	"github.com/convsync/convsync/pkg/resource"
+)
+
+// Action is what a step does to one resource.
+type Action string
+
+const (
+	NoOp    Action = "no-op"
+	Create  Action = "create"
+	Update  Action = "update"
+	Replace Action = "replace" // delete, then create
+	Delete  Action = "delete"
+	// Adopt records in state a resource that already exists in Twilio and is
+	// recognised as ours (a create whose answer was lost); no API write.
+	Adopt Action = "adopt"
+	// Forget drops from state a resource that is no longer in the specs and is
+	// already gone from Twilio; no API write.
+	Forget Action = "forget"
+)
+
+// Symbol is the glyph shown before a step in the human plan.
+func (a Action) Symbol() string {
+	switch a {
+	case Create:
+		return "+"
+	case Update:
+		return "~"
+	case Replace:
+		return "-/+"
+	case Delete:
+		return "-"
+	case Adopt:
+		return "<="
+	case Forget:
+		return "x"
+	}
+	return " "
+}
+
+// Destroys reports whether the action deletes something in Twilio.
+func (a Action) Destroys() bool { return a == Delete || a == Replace }
+
+// FieldChange is one field's before → after. Before is empty when the field
+// did not exist (create) and After is empty when the resource goes away.
+type FieldChange struct {
+	Name          string `json:"name"`
+	Before        string `json:"before,omitempty"`
+	After         string `json:"after,omitempty"`
+	ForcesReplace bool   `json:"forces_replace,omitempty"`
+	// WriteOnly marks a field Twilio never returns: Before is what convsync
+	// last applied, not what Twilio holds.
+	WriteOnly bool `json:"write_only,omitempty"`
+}
+
+// Change is one step of a plan.
+type Change struct {
+	Address resource.Address
+	Action  Action
+	// Reason explains the step to a person: why this action and not another.
+	Reason string
+	// Warnings are shown prominently (a service replacement deletes everything in it).
+	Warnings []string
+	Fields   []FieldChange
+
+	// SID is the resource's current SID in Twilio ("" when it does not exist).
+	SID string
+	// ParentSID is the current parent service SID (for deletes and updates).
+	ParentSID string
+	// NewParent is where a create puts the resource: a SID known now, or the
+	// address of a service this same plan creates or replaces.
+	NewParent resource.Ref
+	// Desired is the spec's resource for create, update, replace and adopt.
+	Desired *resource.Desired
+	// Observed is Twilio's current view of the resource, when it exists.
+	Observed *resource.Observed
+	// DependsOn lists steps (by address) that must finish first.
+	DependsOn []resource.Address
+}
+
+// Plan is the result of planning: the steps and what they were computed from.
+type Plan struct {
+	// StateLineage and StateSerial identify the state the plan was computed
+	// from; applying the plan after the state moved on is refused as stale.
+	StateLineage string
+	StateSerial  uint64
+	// SpecHash identifies the spec set the plan was computed from.
+	SpecHash string
+	Changes  []Change
+}
+
+// Summary counts steps by action.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+	Adopt   int `json:"adopt,omitempty"`
+	Forget  int `json:"forget,omitempty"`
+}
+
+// Summary counts the plan's steps by action.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			s.Create++
+		case Update:
+			s.Update++
+		case Replace:
+			s.Replace++
+		case Delete:
+			s.Delete++
+		case Adopt:
+			s.Adopt++
+		case Forget:
+			s.Forget++
+		}
+	}
+	return s
+}
+
+// HasChanges reports whether applying the plan would change anything,
+// in Twilio or in the state file.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// Destroys counts the steps that delete something in Twilio.
+func (p *Plan) Destroys() int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Action.Destroys() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,166 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// JSONFormatVersion is the version of the machine-readable plan (--json).
+// Consumers should check the major number.
+const JSONFormatVersion = "1.0"
+
+// actionPhrase says what happens to a resource, Terraform style.
+func actionPhrase(a Action) string {
+	switch a {
+	case Create:
+		return "will be created"
+	case Update:
+		return "will be updated in place"
+	case Replace:
+		return "must be replaced"
+	case Delete:
+		return "will be deleted"
+	case Adopt:
+		return "will be adopted into the state (then updated where it differs)"
+	case Forget:
+		return "will be removed from the state"
+	}
+	return "has no changes"
+}
+
+// RenderHuman writes the plan for a person: one block per step with its
+// field changes, then the summary line.
+func RenderHuman(w io.Writer, p *Plan) error {
+	var b strings.Builder
+	if !p.HasChanges() {
+		b.WriteString("No changes. Twilio matches the specs.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	b.WriteString("convsync will perform the following actions:\n")
+	for _, c := range p.Changes {
+		if c.Action == NoOp {
+			continue
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "  # %s %s\n", c.Address, actionPhrase(c.Action))
+		if c.Reason != "" {
+			fmt.Fprintf(&b, "  # (%s)\n", c.Reason)
+		}
+		for _, warning := range c.Warnings {
+			fmt.Fprintf(&b, "  # WARNING: %s\n", warning)
+		}
+		head := fmt.Sprintf("%s %s %q", c.Action.Symbol(), strings.ToLower(string(c.Address.Kind)), c.Address.Name)
+		if c.SID != "" {
+			head += " (" + c.SID + ")"
+		}
+		fmt.Fprintf(&b, "%s {\n", padSymbol(head, c.Action))
+		for _, f := range c.Fields {
+			b.WriteString(renderField(c.Action, f))
+		}
+		b.WriteString("    }\n")
+	}
+	s := p.Summary()
+	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete.\n", s.Create, s.Update, s.Replace, s.Delete)
+	if s.Adopt > 0 || s.Forget > 0 {
+		fmt.Fprintf(&b, "State only: %d to adopt, %d to forget.\n", s.Adopt, s.Forget)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// padSymbol right-aligns the symbol so that "+", "~" and "-/+" line up.
+func padSymbol(head string, a Action) string {
+	return strings.Repeat(" ", max(0, 3-len(a.Symbol()))) + head
+}
+
+func renderField(a Action, f FieldChange) string {
+	before := quote(f.Before)
+	if f.Before == "" && f.WriteOnly {
+		before = "(not known: never applied by convsync)"
+	} else if f.Before == "" {
+		before = "(unset)"
+	}
+	after := quote(f.After)
+	suffix := ""
+	if f.ForcesReplace {
+		suffix = " # forces replacement"
+	}
+	switch {
+	case a == Create || ((a == Replace || a == Adopt) && !f.ForcesReplace && f.Before == ""):
+		return fmt.Sprintf("      + %s = %s%s\n", f.Name, after, suffix)
+	case a == Delete:
+		return fmt.Sprintf("      - %s = %s\n", f.Name, before)
+	default:
+		return fmt.Sprintf("      ~ %s = %s -> %s%s\n", f.Name, before, after, suffix)
+	}
+}
+
+func quote(s string) string { return strconv.Quote(s) }
+
+type jsonField struct {
+	Name          string  `json:"name"`
+	Before        *string `json:"before"`
+	After         *string `json:"after"`
+	ForcesReplace bool    `json:"forces_replace,omitempty"`
+	WriteOnly     bool    `json:"write_only,omitempty"`
+}
+
+type jsonChange struct {
+	Address  string      `json:"address"`
+	Action   Action      `json:"action"`
+	Actions  []string    `json:"actions"`
+	SID      string      `json:"sid,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+	Fields   []jsonField `json:"fields"`
+}
+
+type jsonPlan struct {
+	FormatVersion string       `json:"format_version"`
+	StateLineage  string       `json:"state_lineage,omitempty"`
+	StateSerial   uint64       `json:"state_serial"`
+	Changes       []jsonChange `json:"changes"`
+	Summary       Summary      `json:"summary"`
+	HasChanges    bool         `json:"has_changes"`
+}
+
+// RenderJSON writes the machine-readable plan: format_version, changes
+// (address, action, actions as Terraform spells them, reason, changed fields)
+// and the summary counts. No-op steps are left out.
+func RenderJSON(w io.Writer, p *Plan) error {
+	out := jsonPlan{FormatVersion: JSONFormatVersion, StateLineage: p.StateLineage, StateSerial: p.StateSerial, Summary: p.Summary(), HasChanges: p.HasChanges(), Changes: []jsonChange{}}
+	for _, c := range p.Changes {
+		if c.Action == NoOp {
+			continue
+		}
+		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
+		for _, f := range c.Fields {
+			jf := jsonField{Name: f.Name, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly}
+			if f.Before != "" {
+				jf.Before = &f.Before
+			}
+			if f.After != "" {
+				jf.After = &f.After
+			}
+			jc.Fields = append(jc.Fields, jf)
+		}
+		out.Changes = append(out.Changes, jc)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func terraformActions(a Action) []string {
+	switch a {
+	case Replace:
+		return []string{"delete", "create"}
+	case NoOp:
+		return []string{"no-op"}
+	}
+	return []string{string(a)}
+}
