@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/spec"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitChanges = 2 // plan --detailed-exitcode: the plan has changes
+)
+
+// Version is set at build time with -ldflags "-X github.com/convsync/convsync/internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// EnvAPIURL points the Twilio client at another base URL (the emulator).
+const EnvAPIURL = "CONVSYNC_API_URL"
+
+// CLI is one invocation of convsync.
+type CLI struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	global         globalOptions
+	// exitCode lets a command ask for a non-error exit code (plan's 2).
+	exitCode int
+	// ctx is cancelled by SIGINT/SIGTERM.
+	ctx context.Context
+}
+
+type globalOptions struct {
+	dir         string
+	statePath   string
+	apiURL      string
+	logFormat   string
+	logLevel    string
+	lockTimeout time.Duration
+}
+
+// New returns a CLI reading and writing the given streams.
+func New(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *CLI {
+	return &CLI{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+// exitError carries an exit code through cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Run runs the command line args and returns the exit code.
+func (c *CLI) Run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.RunContext(ctx, args)
+}
+
+// RunContext is Run with a caller-owned context (tests).
+func (c *CLI) RunContext(ctx context.Context, args []string) int {
+	c.ctx = ctx
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case err != nil:
+		fmt.Fprintf(c.stderr, "Error: %s\n", err)
+		return ExitError
+	}
+	return c.exitCode
+}
+
+func (c *CLI) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "convsync",
+		Short:         "Keep Twilio Conversations in the shape declared in YAML specs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g := &c.global
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dir, "dir", ".", "folder of YAML specs (read recursively)")
+	pf.StringVar(&g.statePath, "state", state.DefaultPath, "state file")
+	pf.StringVar(&g.apiURL, "api-url", "", "Twilio API base URL, e.g. the emulator's http://127.0.0.1:4010 (env "+EnvAPIURL+")")
+	pf.StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.DurationVar(&g.lockTimeout, "lock-timeout", 0, "how long to wait for another convsync holding the state lock")
+	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.importCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand())
+	return root
+}
+
+// logger builds the zap logger the flags ask for, on stderr.
+func (c *CLI) logger() (*zap.Logger, error) {
+	var level zapcore.Level
+	if err := level.UnmarshalText([]byte(c.global.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.global.logLevel)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch c.global.logFormat {
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("--log-format %q: use console or json", c.global.logFormat)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(c.stderr), level)), nil
+}
+
+// loadSpecs loads and validates the spec folder.
+func (c *CLI) loadSpecs() (*spec.Set, error) {
+	set, err := spec.LoadDir(c.global.dir)
+	var problems spec.Errors
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			// Name the file as the user would open it, not relative to --dir.
+			p.File = filepath.Join(c.global.dir, p.File)
+			fmt.Fprintln(c.stderr, p.String())
+		}
+		return nil, fmt.Errorf("the specs in %s are not valid (%d %s); nothing was changed", c.global.dir, len(problems), plural(len(problems), "problem", "problems"))
+	}
+	return set, err
+}
+
+// client builds the Twilio client from the environment and flags.
+func (c *CLI) client(log *zap.Logger) (*twilioapi.Client, error) {
+	cfg, err := twilioapi.ConfigFromEnv(c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.BaseURL = c.global.apiURL
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = c.getenv(EnvAPIURL)
+	}
+	cfg.Logger = log
+	return twilioapi.New(cfg)
+}
+
+// openState opens the state file; read-only opens take no lock.
+func (c *CLI) openState(holder string, readOnly bool) (*state.File, error) {
+	return state.Open(c.global.statePath, state.Options{
+		LockTimeout:     c.global.lockTimeout,
+		ReadOnly:        readOnly,
+		Holder:          holder,
+		Emergency:       c.stderr,
+		ConvsyncVersion: Version,
+	})
+}
+
+// session is what plan and apply share: logger, specs, client, engine.
+type session struct {
+	log    *zap.Logger
+	specs  *spec.Set
+	client *twilioapi.Client
+	engine *engine.Engine
+}
+
+func (c *CLI) newSession() (*session, error) {
+	log, err := c.logger()
+	if err != nil {
+		return nil, err
+	}
+	set, err := c.loadSpecs()
+	if err != nil {
+		return nil, err
+	}
+	client, err := c.client(log)
+	if err != nil {
+		return nil, err
+	}
+	return &session{log: log, specs: set, client: client, engine: &engine.Engine{API: client, Logger: log}}, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// printPlanErrors prints every reason a plan failed, one per line.
+func (c *CLI) planError(err error) error {
+	var pe planner.Errors
+	if errors.As(err, &pe) {
+		for _, e := range pe {
+			fmt.Fprintln(c.stderr, strings.TrimSpace(e.Error()))
+		}
+		return fmt.Errorf("the plan cannot be made (%d %s); nothing was changed", len(pe), plural(len(pe), "problem", "problems"))
+	}
+	return err
+}
+
+func (c *CLI) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print convsync's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(c.stdout, "convsync %s (state format %d, plan format %s)\n", Version, state.FormatVersion, planner.JSONFormatVersion)
+			return nil
+		},
+	}
+}
+
+func (c *CLI) validateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the specs without talking to Twilio",
+		Long:  "Loads every *.yaml / *.yml under --dir and reports every problem as file:line:col: message. Exit 0 when valid, 1 otherwise.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			set, err := c.loadSpecs()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "The specs are valid: %d %s in %d %s.\n", len(set.Resources), plural(len(set.Resources), "resource", "resources"), len(set.Files), plural(len(set.Files), "file", "files"))
+			return nil
+		},
+	}
+}

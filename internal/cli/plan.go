@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/resource"
+)
+
+type planOptions struct {
+	out              string
+	json             bool
+	detailedExitCode bool
+	targets          []string
+}
+
+func (c *CLI) planCommand() *cobra.Command {
+	var o planOptions
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would change in Twilio",
+		Long: `Reads the specs and the state, lists what Twilio holds (one paged list per
+service), and prints every step apply would take: + create, ~ update,
+-/+ replace, - delete. Changes nothing, in Twilio or in the state.
+
+--out saves the plan for "convsync apply PLANFILE"; such a plan is refused if
+the state moves on before it is applied.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.runPlan(o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "save the plan to this file for a later apply")
+	f.BoolVar(&o.json, "json", false, "print the plan as JSON (format_version, changes, summary)")
+	f.BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	f.StringArrayVar(&o.targets, "target", nil, "plan only this address (and what it depends on); repeatable")
+	return cmd
+}
+
+func parseTargets(raw []string) ([]resource.Address, error) {
+	var out []resource.Address
+	for _, t := range raw {
+		a, err := resource.ParseAddress(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (c *CLI) runPlan(o planOptions) error {
+	targets, err := parseTargets(o.targets)
+	if err != nil {
+		return err
+	}
+	s, err := c.newSession()
+	if err != nil {
+		return err
+	}
+	defer s.log.Sync() //nolint:errcheck // stderr
+	sf, err := c.openState("convsync plan", true)
+	if err != nil {
+		return err
+	}
+	defer sf.Close()
+	plan, err := s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, sf.State(), targets)
+	if err != nil {
+		return c.planError(err)
+	}
+	if o.json {
+		err = planner.RenderJSON(c.stdout, plan)
+	} else {
+		err = planner.RenderHuman(c.stdout, plan)
+	}
+	if err != nil {
+		return err
+	}
+	if o.out != "" {
+		if err := planner.Save(o.out, plan); err != nil {
+			return err
+		}
+		if !o.json {
+			c.printf("\nSaved the plan to %s. Apply exactly these steps with: convsync apply %s\n", o.out, o.out)
+		}
+	}
+	if o.detailedExitCode && plan.HasChanges() {
+		c.exitCode = ExitChanges
+	}
+	return nil
+}

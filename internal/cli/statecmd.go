@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+)
+
+func timeoutContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = resource.DefaultTimeouts.Read
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (c *CLI) stateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Inspect or edit the state file (never touches Twilio)",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the resources convsync manages, with their SIDs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sf, err := c.openState("convsync state list", true)
+			if err != nil {
+				return err
+			}
+			defer sf.Close()
+			st := sf.State()
+			for _, a := range st.Addresses() {
+				r := st.Get(a)
+				c.printf("%s\t%s\n", a, r.SID)
+			}
+			for _, a := range st.PendingAddresses() {
+				c.printf("%s\t(create pending since %s)\n", a, st.GetPending(a).StartedAt.Format(time.RFC3339))
+			}
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show ADDRESS",
+		Short: "Show what the state holds for one resource",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := resource.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			sf, err := c.openState("convsync state show", true)
+			if err != nil {
+				return err
+			}
+			defer sf.Close()
+			st := sf.State()
+			r := st.Get(addr)
+			if r == nil {
+				return fmt.Errorf("%s is not in the state %s", addr, c.global.statePath)
+			}
+			out := map[string]any{"address": addr.String(), "sid": r.SID, "applied": r.Applied}
+			if r.ParentSID != "" {
+				out["service_sid"] = r.ParentSID
+			}
+			if !r.CreatedAt.IsZero() {
+				out["date_created"] = r.CreatedAt.UTC().Format(time.RFC3339)
+			}
+			enc := json.NewEncoder(c.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rm ADDRESS",
+		Short: "Stop managing a resource: remove it from the state, leave it in Twilio",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := resource.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			sf, err := c.openState("convsync state rm", false)
+			if err != nil {
+				return err
+			}
+			defer sf.Close()
+			var sid string
+			if err := sf.Update(func(s *state.State) error {
+				r := s.Get(addr)
+				if r == nil {
+					return fmt.Errorf("%s is not in the state %s", addr, c.global.statePath)
+				}
+				sid = r.SID
+				s.Remove(addr)
+				return nil
+			}); err != nil {
+				return err
+			}
+			c.printf("Removed %s (%s) from the state. It still exists in Twilio; convsync no longer manages it.\n", addr, sid)
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,481 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+// API is the part of the Twilio client the applier needs.
+type API interface {
+	List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error)
+	Create(ctx context.Context, kind resource.Kind, parentSID string, v resource.Values, o twilioapi.CallOptions) (resource.Observed, error)
+	Update(ctx context.Context, kind resource.Kind, parentSID, sid string, v resource.Values, o twilioapi.CallOptions) (resource.Observed, error)
+	Delete(ctx context.Context, kind resource.Kind, parentSID, sid string, o twilioapi.CallOptions) error
+}
+
+// Store is where the applier records each change as soon as Twilio confirms
+// it. *state.File implements it.
+type Store interface {
+	State() *state.State
+	Update(func(*state.State) error) error
+}
+
+// Options tunes Apply.
+type Options struct {
+	// Parallelism bounds how many steps run at once (default 10).
+	Parallelism int
+	// WebhookEnabled sends X-Twilio-Webhook-Enabled: true with every write,
+	// in addition to resources whose spec asks for it.
+	WebhookEnabled bool
+	// CreateAttempts bounds how often a create whose outcome stayed unknown
+	// is tried again after looking for its result (default 3).
+	CreateAttempts int
+	Logger         *zap.Logger
+	// OnEvent is told when each step starts and ends (for progress output).
+	OnEvent func(Event)
+	Now     func() time.Time
+}
+
+// Phase of a step's event.
+type Phase string
+
+const (
+	Started   Phase = "started"
+	Succeeded Phase = "succeeded"
+	Failed    Phase = "failed"
+	Skipped   Phase = "skipped"
+)
+
+// Event reports one step's progress.
+type Event struct {
+	Address  resource.Address
+	Action   planner.Action
+	Phase    Phase
+	SID      string
+	Err      error
+	Duration time.Duration
+}
+
+// StepResult is the outcome of one step.
+type StepResult struct {
+	Address resource.Address
+	Action  planner.Action
+	SID     string
+	Err     error
+}
+
+// Result is the outcome of an apply.
+type Result struct {
+	Steps []StepResult
+}
+
+// Failed returns the steps that failed or were skipped.
+func (r *Result) Failed() []StepResult {
+	var out []StepResult
+	for _, s := range r.Steps {
+		if s.Err != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Counts returns how many steps succeeded per action, and how many failed.
+func (r *Result) Counts() (done map[planner.Action]int, failed int) {
+	done = map[planner.Action]int{}
+	for _, s := range r.Steps {
+		if s.Err != nil {
+			failed++
+		} else {
+			done[s.Action]++
+		}
+	}
+	return done, failed
+}
+
+// ErrSkipped marks a step not run because a step it depends on failed.
+var ErrSkipped = errors.New("skipped")
+
+// Apply runs every step of plan that changes something. It returns when all
+// steps have finished, failed or been skipped; the error is non-nil only
+// when the plan itself cannot be run.
+func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts Options) *Result {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 10
+	}
+	if opts.CreateAttempts <= 0 {
+		opts.CreateAttempts = 3
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.OnEvent == nil {
+		opts.OnEvent = func(Event) {}
+	}
+	a := &applier{api: api, store: store, opts: opts}
+	g := buildGraph(plan)
+	a.run(ctx, g)
+	res := &Result{}
+	for _, c := range g.changes {
+		st := g.steps[c.Address]
+		res.Steps = append(res.Steps, StepResult{Address: c.Address, Action: c.Action, SID: st.sid, Err: st.err})
+	}
+	sort.Slice(res.Steps, func(i, j int) bool { return res.Steps[i].Address.String() < res.Steps[j].Address.String() })
+	return res
+}
+
+type applier struct {
+	api   API
+	store Store
+	opts  Options
+}
+
+// run executes the graph's nodes as their dependencies finish.
+func (a *applier) run(ctx context.Context, g *graph) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, a.opts.Parallelism)
+	var start func(n *node)
+	finish := func(n *node, err error) {
+		mu.Lock()
+		var ready []*node
+		st := g.steps[n.change.Address]
+		if err != nil && st.err == nil {
+			st.err = err
+		}
+		for _, d := range n.dependents {
+			if err != nil {
+				d.failedDep = n.change.Address
+			}
+			d.waiting--
+			if d.waiting == 0 {
+				ready = append(ready, d)
+			}
+		}
+		mu.Unlock()
+		for _, r := range ready {
+			start(r)
+		}
+	}
+	start = func(n *node) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !n.failedDep.IsZero() {
+				err := fmt.Errorf("%w: %s failed", ErrSkipped, n.failedDep)
+				a.event(n, Skipped, "", err, 0)
+				finish(n, err)
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				finish(n, ctx.Err())
+				return
+			}
+			err := a.runNode(ctx, g, n)
+			<-sem
+			finish(n, err)
+		}()
+	}
+	for _, n := range g.nodes {
+		if n.waiting == 0 {
+			start(n)
+		}
+	}
+	wg.Wait()
+}
+
+func (a *applier) event(n *node, p Phase, sid string, err error, d time.Duration) {
+	a.opts.OnEvent(Event{Address: n.change.Address, Action: n.change.Action, Phase: p, SID: sid, Err: err, Duration: d})
+}
+
+func (a *applier) runNode(ctx context.Context, g *graph, n *node) error {
+	ch := n.change
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	started := time.Now()
+	if n.first {
+		a.event(n, Started, ch.SID, nil, 0)
+	}
+	var sid string
+	var err error
+	switch n.op {
+	case opDelete:
+		err = a.delete(ctx, ch)
+		sid = ch.SID
+	case opCreate:
+		sid, err = a.create(ctx, ch)
+	case opUpdate:
+		sid, err = ch.SID, a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
+	case opAdopt:
+		sid, err = ch.SID, a.adopt(ctx, ch)
+	case opForget:
+		err = a.store.Update(func(s *state.State) error {
+			s.Remove(ch.Address)
+			s.RemovePending(ch.Address)
+			return nil
+		})
+	}
+	st := g.steps[ch.Address]
+	if sid != "" {
+		st.sid = sid
+	}
+	if err != nil {
+		a.opts.Logger.Warn("step failed", zap.String("address", ch.Address.String()), zap.String("action", string(ch.Action)), zap.Error(err))
+		a.event(n, Failed, st.sid, err, time.Since(started))
+		return err
+	}
+	if n.last {
+		a.event(n, Succeeded, st.sid, nil, time.Since(started))
+	}
+	return nil
+}
+
+func timeouts(ch *planner.Change) resource.Timeouts {
+	t := resource.DefaultTimeouts
+	if ch.Desired != nil {
+		d := ch.Desired.Timeouts
+		if d.Create > 0 {
+			t.Create = d.Create
+		}
+		if d.Update > 0 {
+			t.Update = d.Update
+		}
+		if d.Read > 0 {
+			t.Read = d.Read
+		}
+		if d.Delete > 0 {
+			t.Delete = d.Delete
+		}
+	}
+	return t
+}
+
+func (a *applier) callOptions(ch *planner.Change) twilioapi.CallOptions {
+	return twilioapi.CallOptions{WebhookEnabled: a.opts.WebhookEnabled || (ch.Desired != nil && ch.Desired.WebhookEnabled)}
+}
+
+// delete removes the resource from Twilio, then from the state. A resource
+// that is already gone counts as deleted.
+func (a *applier) delete(ctx context.Context, ch *planner.Change) error {
+	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Delete)
+	defer cancel()
+	err := a.api.Delete(cctx, ch.Address.Kind, ch.ParentSID, ch.SID, a.callOptions(ch))
+	if err != nil && !twilioapi.IsNotFound(err) {
+		return fmt.Errorf("deleting %s: %w", ch.SID, err)
+	}
+	return a.store.Update(func(s *state.State) error {
+		if r := s.Get(ch.Address); r != nil && r.SID == ch.SID {
+			s.Remove(ch.Address)
+		}
+		if p := s.GetPending(ch.Address); p != nil && s.Get(ch.Address) == nil {
+			s.RemovePending(ch.Address)
+		}
+		return nil
+	})
+}
+
+// parentSID resolves where a create goes: a SID known at plan time, or the
+// SID a parent step of this apply has just recorded in the state.
+func (a *applier) parentSID(ch *planner.Change) (string, error) {
+	if ch.NewParent.SID != "" || ch.NewParent.Address.IsZero() {
+		return ch.NewParent.SID, nil
+	}
+	r := a.store.State().Get(ch.NewParent.Address)
+	if r == nil {
+		return "", fmt.Errorf("its %s was not created", ch.NewParent.Address)
+	}
+	return r.SID, nil
+}
+
+// createValues splits the desired values into what the create sends and
+// what must follow as an update: Twilio refuses to create a closed
+// conversation (50384), so it is created active and then closed.
+func createValues(d *resource.Desired) (create resource.Values, closeAfter bool) {
+	create = d.Values.Clone()
+	if create == nil {
+		create = resource.Values{}
+	}
+	if create[resource.FieldState] == resource.StateClosed {
+		create[resource.FieldState] = resource.StateActive
+		closeAfter = true
+	}
+	_, hasInactive := create[resource.FieldTimersInactive]
+	_, hasClosed := create[resource.FieldTimersClosed]
+	if (hasInactive || hasClosed) && create[resource.FieldState] == "" {
+		// Twilio refuses timers sent without State (50382); a new
+		// conversation is active anyway.
+		create[resource.FieldState] = resource.StateActive
+	}
+	return create, closeAfter
+}
+
+// create records the intent, sends the create, and records the result. When
+// the answer is lost it looks for the resource before trying again.
+func (a *applier) create(ctx context.Context, ch *planner.Change) (string, error) {
+	d := ch.Desired
+	parentSID, err := a.parentSID(ch)
+	if err != nil {
+		return "", err
+	}
+	values, closeAfter := createValues(d)
+	var obs resource.Observed
+	for attempt := 1; ; attempt++ {
+		intent := &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: a.opts.Now().UTC()}
+		if err := a.store.Update(func(s *state.State) error { s.AddPending(intent); return nil }); err != nil {
+			return "", fmt.Errorf("recording the create intent (nothing was sent): %w", err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Create)
+		obs, err = a.api.Create(cctx, d.Address.Kind, parentSID, values, a.callOptions(ch))
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, twilioapi.ErrOutcomeUnknown) {
+			// Nothing was created: the intent can go.
+			_ = a.store.Update(func(s *state.State) error { s.RemovePending(d.Address); return nil })
+			return "", fmt.Errorf("creating: %w", err)
+		}
+		a.opts.Logger.Warn("create outcome unknown; looking for it before trying again", zap.String("address", d.Address.String()), zap.Int("attempt", attempt), zap.Error(err))
+		found, lookErr := a.findPending(ctx, ch, intent)
+		if lookErr != nil {
+			return "", fmt.Errorf("creating: %v; looking for the result also failed (%v). The intent stays in the state: the next run finds and adopts it, or creates it", err, lookErr)
+		}
+		if found != nil {
+			obs = *found
+			a.opts.Logger.Info("found the create's result; adopting it", zap.String("address", d.Address.String()), zap.String("sid", obs.SID))
+			break
+		}
+		if attempt >= a.opts.CreateAttempts {
+			return "", fmt.Errorf("creating: %w (gave up after %d attempts; nothing was created)", err, attempt)
+		}
+	}
+	applied := values.Clone()
+	if err := a.store.Update(func(s *state.State) error {
+		s.Put(&state.Resource{Address: d.Address, SID: obs.SID, ParentSID: obs.ParentSID, Applied: applied, CreatedAt: obs.DateCreated})
+		s.RemovePending(d.Address)
+		return nil
+	}); err != nil {
+		return obs.SID, fmt.Errorf("created %s but saving the state failed: %w", obs.SID, err)
+	}
+	if closeAfter {
+		closing := []planner.FieldChange{{Name: resource.FieldState, Before: resource.StateActive, After: resource.StateClosed}}
+		if err := a.update(ctx, ch, obs.SID, obs.ParentSID, closing); err != nil {
+			return obs.SID, fmt.Errorf("created %s, but closing it failed: %w", obs.SID, err)
+		}
+	}
+	return obs.SID, nil
+}
+
+// findPending lists the parent's resources and looks for the one an
+// unanswered create made.
+func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *state.Pending) (*resource.Observed, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Read)
+	defer cancel()
+	parent := intent.ParentSID
+	if resource.Schema(intent.Kind).Parent == "" {
+		parent = ""
+	}
+	items, err := a.api.List(cctx, intent.Kind, parent)
+	if err != nil {
+		return nil, err
+	}
+	snap := planner.NewSnapshot()
+	snap.SetListed(intent.Kind, parent, items)
+	owned := map[string]bool{}
+	for _, r := range a.store.State().Resources {
+		owned[r.SID] = true
+	}
+	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] }), nil
+}
+
+// update sends the changed fields and records them as applied.
+func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID string, fields []planner.FieldChange) error {
+	values := resource.Values{}
+	for _, f := range fields {
+		values[f.Name] = f.After
+	}
+	_, hasInactive := values[resource.FieldTimersInactive]
+	_, hasClosed := values[resource.FieldTimersClosed]
+	if (hasInactive || hasClosed) && values[resource.FieldState] == "" {
+		// Timers must travel with State (50382): send the state it should
+		// have, or keep the one it has.
+		st := ""
+		if ch.Desired != nil {
+			st = ch.Desired.Values[resource.FieldState]
+		}
+		if st == "" && ch.Observed != nil {
+			st = ch.Observed.Values[resource.FieldState]
+		}
+		if st == "" {
+			st = resource.StateActive
+		}
+		values[resource.FieldState] = st
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Update)
+	defer cancel()
+	if _, err := a.api.Update(cctx, ch.Address.Kind, parentSID, sid, values, a.callOptions(ch)); err != nil {
+		if twilioapi.IsNotFound(err) {
+			return fmt.Errorf("updating %s: it was deleted since the plan was made; plan again: %w", sid, err)
+		}
+		return fmt.Errorf("updating %s: %w", sid, err)
+	}
+	return a.store.Update(func(s *state.State) error {
+		r := s.Get(ch.Address)
+		if r == nil || r.SID != sid {
+			return nil
+		}
+		r = r.Clone()
+		if r.Applied == nil {
+			r.Applied = resource.Values{}
+		}
+		for k, v := range values {
+			r.Applied[k] = v
+		}
+		s.Put(r)
+		return nil
+	})
+}
+
+// adopt records a resource an interrupted create left behind, then updates
+// whatever still differs from the spec.
+func (a *applier) adopt(ctx context.Context, ch *planner.Change) error {
+	if err := a.store.Update(func(s *state.State) error {
+		applied := resource.Values{}
+		if p := s.GetPending(ch.Address); p != nil {
+			applied = p.Values.Clone()
+		}
+		s.Put(&state.Resource{Address: ch.Address, SID: ch.SID, ParentSID: ch.ParentSID, Applied: applied, CreatedAt: observedCreated(ch)})
+		s.RemovePending(ch.Address)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(ch.Fields) == 0 {
+		return nil
+	}
+	return a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
+}
+
+func observedCreated(ch *planner.Change) time.Time {
+	if ch.Observed != nil {
+		return ch.Observed.DateCreated
+	}
+	return time.Time{}
+}

@@ -1,0 +1,97 @@
+package apply
+
+import (
+	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/resource"
+)
+
+type op int
+
+const (
+	opDelete op = iota
+	opCreate
+	opUpdate
+	opAdopt
+	opForget
+)
+
+// node is one API-level operation; a replace is two nodes (delete, then
+// create) so that a parent's delete can wait for its children's deletes
+// while the children's creates wait for the parent's create.
+type node struct {
+	change      *planner.Change
+	op          op
+	first, last bool // first and last node of its step (for events)
+	dependents  []*node
+	waiting     int
+	failedDep   resource.Address
+}
+
+type stepState struct {
+	sid string
+	err error
+}
+
+type graph struct {
+	changes []*planner.Change
+	nodes   []*node
+	steps   map[resource.Address]*stepState
+	// deleteNode and mainNode of each step, when it has one.
+	deleteNode map[resource.Address]*node
+	mainNode   map[resource.Address]*node
+}
+
+func (g *graph) edge(from, to *node) {
+	if from == nil || to == nil || from == to {
+		return
+	}
+	from.dependents = append(from.dependents, to)
+	to.waiting++
+}
+
+// buildGraph turns the plan's steps (no-ops left out) into nodes and edges.
+func buildGraph(plan *planner.Plan) *graph {
+	g := &graph{steps: map[resource.Address]*stepState{}, deleteNode: map[resource.Address]*node{}, mainNode: map[resource.Address]*node{}}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		if ch.Action == planner.NoOp {
+			continue
+		}
+		g.changes = append(g.changes, ch)
+		g.steps[ch.Address] = &stepState{sid: ch.SID}
+		add := func(o op, first, last bool) *node {
+			n := &node{change: ch, op: o, first: first, last: last}
+			g.nodes = append(g.nodes, n)
+			return n
+		}
+		switch ch.Action {
+		case planner.Delete:
+			g.deleteNode[ch.Address] = add(opDelete, true, true)
+		case planner.Replace:
+			del := add(opDelete, true, false)
+			create := add(opCreate, false, true)
+			g.edge(del, create)
+			g.deleteNode[ch.Address], g.mainNode[ch.Address] = del, create
+		case planner.Create:
+			g.mainNode[ch.Address] = add(opCreate, true, true)
+		case planner.Update:
+			g.mainNode[ch.Address] = add(opUpdate, true, true)
+		case planner.Adopt:
+			g.mainNode[ch.Address] = add(opAdopt, true, true)
+		case planner.Forget:
+			g.mainNode[ch.Address] = add(opForget, true, true)
+		}
+	}
+	for _, ch := range g.changes {
+		for _, dep := range ch.DependsOn {
+			if d := g.deleteNode[dep]; d != nil && g.deleteNode[ch.Address] != nil && d.change.ParentSID == ch.SID && ch.SID != "" {
+				// A child's delete before its parent's delete.
+				g.edge(d, g.deleteNode[ch.Address])
+				continue
+			}
+			// A parent's create before its child's create.
+			g.edge(g.mainNode[dep], g.mainNode[ch.Address])
+		}
+	}
+	return g
+}

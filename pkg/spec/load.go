@@ -1,0 +1,268 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/convsync/convsync/pkg/resource"
+)
+
+// Set is every resource of one spec folder.
+type Set struct {
+	Resources []resource.Desired // sorted by address
+	Files     []string           // paths loaded, relative to the folder, with '/' separators, sorted
+	// Hash is the sha256 (hex) of every loaded file's relative path and content,
+	// in Files order: unchanged specs give the same hash.
+	Hash string
+}
+
+// Find returns the resource at addr.
+func (s *Set) Find(addr resource.Address) (*resource.Desired, bool) {
+	key := addr.String()
+	i := sort.Search(len(s.Resources), func(i int) bool { return s.Resources[i].Address.String() >= key })
+	if i < len(s.Resources) && s.Resources[i].Address == addr {
+		return &s.Resources[i], true
+	}
+	return nil, false
+}
+
+// LoadDir loads every *.yaml and *.yml file under dir, recursively (see
+// docs/spec-format.md for which files and folders are skipped).
+//
+// When the specs are invalid the error is Errors, holding every problem found.
+// When a file or folder cannot be read, or dir itself is missing, the error is an
+// ordinary error naming the path (it wraps the cause, so errors.Is(err,
+// fs.ErrNotExist) and fs.ErrPermission work); the specs are then not checked
+// at all, because checks over an incomplete set would report false problems
+// (a reference to a service whose file could not be read, say).
+func LoadDir(dir string) (*Set, error) {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("spec folder %s does not exist: %w", dir, fs.ErrNotExist)
+	case err != nil:
+		return nil, fmt.Errorf("spec folder %s: cannot read: %w", dir, unwrapPath(err))
+	case !info.IsDir():
+		return nil, fmt.Errorf("spec folder %s is not a folder", dir)
+	}
+	w := &walker{}
+	w.walk(dir, "", []ancestor{{".", info}})
+	if len(w.ioErrors) > 0 {
+		return nil, errors.Join(w.ioErrors...)
+	}
+	sort.Slice(w.files, func(i, j int) bool { return w.files[i].rel < w.files[j].rel })
+
+	problems := w.problems
+	var docs []parsedDoc
+	hash := sha256.New()
+	set := &Set{}
+	for _, f := range w.files {
+		data, err := readLimited(f.abs)
+		if err != nil {
+			w.ioErrors = append(w.ioErrors, fmt.Errorf("spec file %s: cannot read: %w", f.rel, unwrapPath(err)))
+			continue
+		}
+		set.Files = append(set.Files, f.rel)
+		// Length-prefixed, so no two different file sets hash alike.
+		fmt.Fprintf(hash, "%d:%s\x00%d:", len(f.rel), f.rel, len(data))
+		hash.Write(data)
+		d, p := parseFile(f.rel, data)
+		docs = append(docs, d...)
+		problems = append(problems, p...)
+	}
+	if len(w.ioErrors) > 0 {
+		return nil, errors.Join(w.ioErrors...)
+	}
+	problems = append(problems, checkSet(docs)...)
+	if len(problems) > 0 {
+		problems.sort()
+		return nil, problems
+	}
+	set.Resources = make([]resource.Desired, len(docs))
+	for i, d := range docs {
+		set.Resources[i] = d.Desired
+	}
+	sort.SliceStable(set.Resources, func(i, j int) bool {
+		return set.Resources[i].Address.String() < set.Resources[j].Address.String()
+	})
+	set.Hash = hex.EncodeToString(hash.Sum(nil))
+	return set, nil
+}
+
+// readLimited reads a file, but never more than one byte past MaxFileSize: the
+// parser then reports the file as too large without the whole of it in memory.
+func readLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
+// unwrapPath drops the absolute path an *fs.PathError carries: our messages
+// name the path relative to the spec folder instead.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+type specFile struct{ abs, rel string }
+
+type ancestor struct {
+	rel  string
+	info os.FileInfo
+}
+
+type walker struct {
+	files    []specFile
+	problems Errors
+	ioErrors []error
+}
+
+// walk visits a folder. ancestors are the folders on the way down from the spec
+// folder, so a symlink that leads back into one of them is reported as a loop
+// instead of being followed forever.
+func (w *walker) walk(abs, rel string, ancestors []ancestor) {
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		w.ioErrors = append(w.ioErrors, fmt.Errorf("spec folder %s: cannot read: %w", displayRel(rel), unwrapPath(err)))
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue // hidden, and a ConfigMap mount's ..data and ..<timestamp> folders
+		}
+		childAbs := filepath.Join(abs, name)
+		childRel := path.Join(rel, name)
+		isSpec := isSpecName(name)
+		info, err := os.Stat(childAbs) // follows symlinks
+		if err != nil {
+			if !isSpec && e.Type()&fs.ModeSymlink != 0 {
+				continue // a dangling link that is not named like a spec file
+			}
+			w.ioErrors = append(w.ioErrors, fmt.Errorf("spec file %s: cannot read: %w", childRel, unwrapPath(err)))
+			continue
+		}
+		switch {
+		case info.IsDir():
+			if loop := findAncestor(ancestors, info); loop != "" {
+				w.problems = append(w.problems, Problem{File: childRel, Message: fmt.Sprintf("symlink loop: this leads back to the folder %s, which contains it; remove the link", loop)})
+				continue
+			}
+			w.walk(childAbs, childRel, append(ancestors[:len(ancestors):len(ancestors)], ancestor{childRel, info}))
+		case !isSpec:
+		case info.Mode().IsRegular():
+			w.files = append(w.files, specFile{childAbs, childRel})
+		default:
+			w.problems = append(w.problems, Problem{File: childRel, Message: "not a regular file (" + info.Mode().Type().String() + "); a spec file must be a file or a symlink to one"})
+		}
+	}
+}
+
+func displayRel(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}
+
+func findAncestor(ancestors []ancestor, info os.FileInfo) string {
+	for _, a := range ancestors {
+		if os.SameFile(a.info, info) {
+			return a.rel
+		}
+	}
+	return ""
+}
+
+func isSpecName(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// checkSet applies the rules that span documents and files.
+func checkSet(docs []parsedDoc) Errors {
+	var problems Errors
+	add := func(src resource.Source, pos position, field, format string, args ...any) {
+		if pos.line == 0 {
+			pos = position{src.Line, src.Column}
+		}
+		problems = append(problems, Problem{File: src.File, Line: pos.line, Column: pos.column, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	// Walk in file order so "first" means first in the sorted file list.
+	ordered := append([]parsedDoc(nil), docs...)
+	sort.SliceStable(ordered, func(i, j int) bool { return sourceLess(ordered[i].Source, ordered[j].Source) })
+
+	declared := map[resource.Address]resource.Source{}
+	for _, d := range ordered {
+		if first, dup := declared[d.Address]; dup {
+			add(d.Source, d.nameAt, "name", "%s is declared twice: also at %s; each KIND.NAME must be unique across all spec files", d.Address, first)
+			continue
+		}
+		declared[d.Address] = d.Source
+	}
+
+	type uniqueKey struct{ service, uniqueName string }
+	uniqueNames := map[uniqueKey]parsedDoc{}
+	for _, d := range ordered {
+		if d.Address.Kind != resource.KindConversation {
+			continue
+		}
+		if !d.Parent.Address.IsZero() {
+			if _, ok := declared[d.Parent.Address]; !ok {
+				add(d.Source, d.serviceAt, "service", "no Service named %q in these specs (known: %s); to use a service convsync does not manage, write service_sid: IS... instead", d.Parent.Address.Name, knownServices(declared))
+			}
+		}
+		un, ok := d.Values[resource.FieldUniqueName]
+		if !ok || d.Parent.IsZero() {
+			continue
+		}
+		k := uniqueKey{d.Parent.String(), un}
+		if first, dup := uniqueNames[k]; dup {
+			if first.Address != d.Address {
+				add(d.Source, d.uniqueNameAt, resource.FieldUniqueName, "%q is already the unique_name of %s (%s) in the same service; Twilio requires unique names per service (error 50353)", un, first.Address, first.Source)
+			}
+			continue
+		}
+		uniqueNames[k] = d
+	}
+	return problems
+}
+
+func knownServices(declared map[resource.Address]resource.Source) string {
+	var names []string
+	for a := range declared {
+		if a.Kind == resource.KindService {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func sourceLess(a, b resource.Source) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Column < b.Column
+}

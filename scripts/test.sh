@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command: the README gives it, and .ci/run calls it.
+# Needs Go and Node/npm (for Prism, the contract checker, installed on first run
+# into .cache/prism). Checks formatting and vet, then runs every test with the
+# race detector, including the end-to-end tests of the real binary against the
+# emulator and the contract check through Prism.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"
+if [[ -n "${unformatted}" ]]; then
+	echo "gofmt would change these files:" >&2
+	echo "${unformatted}" >&2
+	exit 1
+fi
+go vet ./...
+
+CONVSYNC_PRISM="${CONVSYNC_PRISM:-$(scripts/install-prism.sh)}"
+export CONVSYNC_PRISM
+
+go test -race -count=1 -timeout 15m ./... "$@"
