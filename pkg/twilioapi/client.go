@@ -1,0 +1,429 @@
+package twilioapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/convsync/convsync/pkg/resource"
+	openapi "github.com/twilio/twilio-go/rest/conversations/v1"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// API is what the planner and applier need from Twilio. *Client implements it;
+// tests elsewhere can fake it.
+type API interface {
+	List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error)
+	Fetch(ctx context.Context, kind resource.Kind, parentSID, id string) (resource.Observed, error)
+	Create(ctx context.Context, kind resource.Kind, parentSID string, v resource.Values, o CallOptions) (resource.Observed, error)
+	Update(ctx context.Context, kind resource.Kind, parentSID, sid string, v resource.Values, o CallOptions) (resource.Observed, error)
+	Delete(ctx context.Context, kind resource.Kind, parentSID, sid string, o CallOptions) error
+}
+
+var _ API = (*Client)(nil)
+
+// CallOptions tune one write.
+type CallOptions struct {
+	// WebhookEnabled sends X-Twilio-Webhook-Enabled: true so the service's
+	// webhooks fire. Off by default: a reconciler should not trigger them.
+	// Service writes have no such header and ignore it.
+	WebhookEnabled bool
+}
+
+// Client talks to the Conversations API. It is safe for concurrent use.
+type Client struct {
+	cfg                Config
+	username, password string
+	base               *url.URL
+	transport          http.RoundTripper
+	log                *zap.Logger
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	username, password, err := cfg.credentials()
+	if err != nil {
+		return nil, err
+	}
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// An apply runs many requests in parallel against one host.
+	transport.MaxIdleConnsPerHost = 64
+	return &Client{
+		cfg:       cfg,
+		username:  username,
+		password:  password,
+		base:      base,
+		transport: transport,
+		log:       cfg.Logger,
+		limiters:  map[string]*rate.Limiter{},
+	}, nil
+}
+
+// List returns every resource of kind under parentSID ("" for services),
+// following next_page_url as Twilio gives it.
+func (c *Client) List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error) {
+	k, err := adapterFor(kind, parentSID)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []resource.Observed
+		next string
+		seen = map[string]bool{}
+	)
+	for page := 1; ; page++ {
+		var p listPage
+		spec := call{method: http.MethodGet, route: k.collectionRoute}
+		if page == 1 {
+			spec.send = func(api *openapi.ApiService) (err error) {
+				p, err = k.firstPage(api, parentSID)
+				return err
+			}
+		} else {
+			nextURL := next
+			spec.send = func(api *openapi.ApiService) (err error) {
+				p, err = k.nextPage(api, nextURL)
+				return err
+			}
+		}
+		if err := c.run(ctx, spec); err != nil {
+			return nil, err
+		}
+		out = append(out, p.items...)
+		if p.next == "" {
+			return out, nil
+		}
+		if next, err = c.resolveNextPageURL(p.next); err != nil {
+			return nil, fmt.Errorf("GET %s page %d: %w", k.collectionRoute, page, err)
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("GET %s page %d: next_page_url repeats an earlier page", k.collectionRoute, page)
+		}
+		seen[next] = true
+	}
+}
+
+func (c *Client) resolveNextPageURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("next_page_url is not a URL: %v", err)
+	}
+	if u.Host == "" { // a path only: resolve against the API host
+		u = (&url.URL{Scheme: "https", Host: apiHost}).ResolveReference(u)
+	}
+	s := u.String()
+	if err := c.checkNextPageURL(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// Fetch reads one resource by SID or (conversations) unique_name.
+func (c *Client) Fetch(ctx context.Context, kind resource.Kind, parentSID, id string) (resource.Observed, error) {
+	k, err := adapterFor(kind, parentSID)
+	if err != nil {
+		return resource.Observed{}, err
+	}
+	if id == "" {
+		return resource.Observed{}, inputErrorf("fetch %s: empty SID", strings.ToLower(string(kind)))
+	}
+	var obs resource.Observed
+	err = c.run(ctx, call{method: http.MethodGet, route: k.itemRoute, send: func(api *openapi.ApiService) (err error) {
+		obs, err = k.fetch(api, parentSID, url.PathEscape(id))
+		return err
+	}})
+	return obs, err
+}
+
+// Create makes a resource. An error wrapping ErrOutcomeUnknown means the
+// resource may exist anyway: look before creating again.
+func (c *Client) Create(ctx context.Context, kind resource.Kind, parentSID string, v resource.Values, o CallOptions) (resource.Observed, error) {
+	k, err := adapterFor(kind, parentSID)
+	if err != nil {
+		return resource.Observed{}, err
+	}
+	send, err := k.create(parentSID, v, o)
+	if err != nil {
+		return resource.Observed{}, err
+	}
+	var obs resource.Observed
+	err = c.run(ctx, call{method: http.MethodPost, route: k.collectionRoute, create: true, limiter: c.limiter(k.limiterKey(parentSID)),
+		send: func(api *openapi.ApiService) (err error) {
+			obs, err = send(api)
+			return err
+		}})
+	return obs, err
+}
+
+// Update changes the fields in v (and only those). Updates set absolute values,
+// so they are retried like reads.
+func (c *Client) Update(ctx context.Context, kind resource.Kind, parentSID, sid string, v resource.Values, o CallOptions) (resource.Observed, error) {
+	k, err := adapterFor(kind, parentSID)
+	if err != nil {
+		return resource.Observed{}, err
+	}
+	if sid == "" {
+		return resource.Observed{}, inputErrorf("update %s: empty SID", strings.ToLower(string(kind)))
+	}
+	if k.update == nil {
+		return resource.Observed{}, inputErrorf("update %s: Twilio has no update for this kind (it must be replaced)", strings.ToLower(string(kind)))
+	}
+	send, err := k.update(parentSID, url.PathEscape(sid), v, o)
+	if err != nil {
+		return resource.Observed{}, err
+	}
+	var obs resource.Observed
+	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, send: func(api *openapi.ApiService) (err error) {
+		obs, err = send(api)
+		return err
+	}})
+	return obs, err
+}
+
+// Delete removes a resource. A 404 on the first attempt is returned (IsNotFound);
+// a 404 after an attempt that may have deleted it counts as success.
+func (c *Client) Delete(ctx context.Context, kind resource.Kind, parentSID, sid string, o CallOptions) error {
+	k, err := adapterFor(kind, parentSID)
+	if err != nil {
+		return err
+	}
+	if sid == "" {
+		return inputErrorf("delete %s: empty SID", strings.ToLower(string(kind)))
+	}
+	escaped := url.PathEscape(sid)
+	return c.run(ctx, call{method: http.MethodDelete, route: k.itemRoute, delete: true, limiter: c.limiter(k.limiterKey(parentSID)),
+		send: func(api *openapi.ApiService) error {
+			return k.delete(api, parentSID, escaped, o)
+		}})
+}
+
+// limiter returns the token bucket for key, or nil when limiting is off.
+func (c *Client) limiter(key string) *rate.Limiter {
+	if c.cfg.ActionsPerSecondPerService < 0 {
+		return nil
+	}
+	c.limMu.Lock()
+	defer c.limMu.Unlock()
+	l, ok := c.limiters[key]
+	if !ok {
+		// Burst 1: requests are spaced evenly, so no one-second window of
+		// Twilio's ever sees more than the limit.
+		l = rate.NewLimiter(rate.Limit(c.cfg.ActionsPerSecondPerService), 1)
+		c.limiters[key] = l
+	}
+	return l
+}
+
+// waitLimiter is rate.Limiter.Wait with the injectable clock and sleep.
+func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter) error {
+	now := c.cfg.Now()
+	r := l.ReserveN(now, 1)
+	if !r.OK() {
+		return errors.New("rate limiter refused the request")
+	}
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if err := c.cfg.Sleep(ctx, d); err != nil {
+		r.CancelAt(c.cfg.Now())
+		return err
+	}
+	return nil
+}
+
+// call is one logical operation, possibly sent several times.
+type call struct {
+	method, route string
+	// create marks a POST that makes a resource: it is never sent again once it
+	// may have reached Twilio, because Twilio has no idempotency key.
+	create bool
+	// delete turns a 404 after a possibly-successful attempt into success.
+	delete  bool
+	limiter *rate.Limiter
+	send    func(api *openapi.ApiService) error
+}
+
+// verdict is what to do after one attempt.
+type verdict struct {
+	err        error // nil = success
+	retry      bool
+	retryAfter time.Duration
+	// mayHaveActed: the attempt may have changed something on Twilio's side.
+	mayHaveActed bool
+}
+
+func (c *Client) run(ctx context.Context, cl call) error {
+	mayHaveActed := false
+	for attemptNo := 1; ; attemptNo++ {
+		if cl.limiter != nil {
+			if err := c.waitLimiter(ctx, cl.limiter); err != nil {
+				return fmt.Errorf("%s %s: waiting for the rate limiter: %w", cl.method, cl.route, err)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s %s: %w", cl.method, cl.route, err)
+		}
+		at := &attempt{}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		start := time.Now()
+		err := cl.send(c.newAPI(actx, at))
+		elapsed := time.Since(start)
+		cancel()
+
+		v := c.judge(ctx, cl, at, err, mayHaveActed)
+		mayHaveActed = mayHaveActed || v.mayHaveActed
+		willRetry := v.retry && attemptNo < c.cfg.MaxAttempts
+		c.record(cl, at, attemptNo, elapsed, v.err, willRetry)
+		if v.err == nil {
+			return nil
+		}
+		if !v.retry {
+			return v.err
+		}
+		if !willRetry {
+			return fmt.Errorf("giving up after %d attempts: %w", attemptNo, v.err)
+		}
+		wait := c.backoff(attemptNo)
+		if v.retryAfter > wait {
+			wait = v.retryAfter
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return fmt.Errorf("not retried: the next attempt (in %s) would start after the deadline: %w", wait.Round(time.Millisecond), v.err)
+		}
+		c.log.Info("retrying Twilio request",
+			zap.String("method", cl.method), zap.String("route", cl.route),
+			zap.Int("status", at.status), zap.Int("attempt", attemptNo),
+			zap.Duration("wait", wait), zap.String("reason", v.err.Error()))
+		if err := c.cfg.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%w (while waiting to retry after: %v)", err, v.err)
+		}
+	}
+}
+
+// judge classifies one attempt's outcome.
+func (c *Client) judge(ctx context.Context, cl call, at *attempt, err error, earlierMayHaveActed bool) verdict {
+	if err == nil {
+		return verdict{}
+	}
+	if at.status >= 300 {
+		apiErr := decodeAPIError(cl.method, cl.route, at.status, at.errBody)
+		c.redact(apiErr)
+		switch {
+		case at.status == http.StatusTooManyRequests:
+			// Twilio: a 429 was never processed, so even a create may be resent.
+			return verdict{err: apiErr, retry: true, retryAfter: parseRetryAfter(at.retryAfter, c.cfg.Now())}
+		case at.status >= 500:
+			if cl.create {
+				return verdict{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr)}
+			}
+			return verdict{err: apiErr, retry: true, mayHaveActed: true, retryAfter: parseRetryAfter(at.retryAfter, c.cfg.Now())}
+		case at.status == http.StatusNotFound && cl.delete && earlierMayHaveActed:
+			return verdict{} // an earlier attempt deleted it
+		case at.status < 400:
+			apiErr.Message = "unexpected redirect (" + http.StatusText(at.status) + "); is the base URL right?"
+		}
+		return verdict{err: apiErr}
+	}
+	if at.status != 0 {
+		// A 2xx whose body could not be read or decoded: the request was carried
+		// out, the answer is lost.
+		if cl.create {
+			return verdict{err: fmt.Errorf("%w: %s %s: HTTP %d with an unreadable body: %v", ErrOutcomeUnknown, cl.method, cl.route, at.status, err)}
+		}
+		return verdict{err: fmt.Errorf("%s %s: HTTP %d with an unreadable body: %w", cl.method, cl.route, at.status, err), retry: true}
+	}
+	var urlErr *url.Error
+	if !errors.As(err, &urlErr) {
+		// Refused before any I/O (twilio-go's own checks): sending again cannot help.
+		return verdict{err: &InputError{msg: fmt.Sprintf("%s %s: %v", cl.method, cl.route, err)}}
+	}
+	sent := at.sent.Load()
+	terr := &transportError{method: cl.method, route: cl.route, sent: sent, err: urlErr.Err}
+	if ctx.Err() != nil {
+		// The caller gave up: stop, whatever the method.
+		terr.callerGaveUp = true
+		if cl.create && sent {
+			return verdict{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, terr)}
+		}
+		return verdict{err: terr}
+	}
+	if !sent {
+		return verdict{err: terr, retry: true} // nothing reached Twilio
+	}
+	if cl.create {
+		return verdict{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, terr)}
+	}
+	return verdict{err: terr, retry: true, mayHaveActed: true}
+}
+
+// record logs and reports one attempt.
+func (c *Client) record(cl call, at *attempt, attemptNo int, elapsed time.Duration, err error, willRetry bool) {
+	if ce := c.log.Check(zap.DebugLevel, "twilio request"); ce != nil {
+		fields := []zap.Field{
+			zap.String("method", cl.method), zap.String("route", cl.route),
+			zap.Int("status", at.status), zap.Duration("duration", elapsed),
+			zap.Int("attempt", attemptNo),
+		}
+		if err != nil {
+			fields = append(fields, zap.String("error", err.Error()))
+		}
+		ce.Write(fields...)
+	}
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(Call{Method: cl.method, Route: cl.route, Status: at.status, Duration: elapsed, Attempt: attemptNo, Retried: willRetry})
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, base·2^(n-1))).
+func (c *Client) backoff(attemptNo int) time.Duration {
+	ceiling := c.cfg.MaxBackoff
+	if shift := attemptNo - 1; shift < 32 {
+		if d := c.cfg.BaseBackoff << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return time.Duration(c.cfg.Rand() * float64(ceiling))
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// redact removes the secret from text a server sent back, in case it echoes it.
+func (c *Client) redact(e *APIError) {
+	if c.password == "" {
+		return
+	}
+	e.Message = strings.ReplaceAll(e.Message, c.password, "[redacted]")
+	e.MoreInfo = strings.ReplaceAll(e.MoreInfo, c.password, "[redacted]")
+}
