@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/planner"
@@ -131,10 +132,9 @@ func (c *CLI) confirm() error {
 	return nil
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal asks the terminal driver; a character device such as
+// /dev/null is not a terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 var pastTense = map[planner.Action]string{
 	planner.Create: "created", planner.Update: "updated", planner.Replace: "replaced",

@@ -103,8 +103,11 @@ type Ref struct {
 func (r Ref) IsZero() bool { return r.Address.IsZero() && r.SID == "" }
 
 func (r Ref) String() string {
-	if r.SID != "" {
+	switch {
+	case r.SID != "":
 		return r.SID
+	case r.Address.IsZero():
+		return ""
 	}
 	return r.Address.String()
 }
@@ -169,7 +172,12 @@ type Observed struct {
 }
 
 // MarshalText writes the address as "kind.name".
-func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+func (a Address) MarshalText() ([]byte, error) {
+	if a.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(a.String()), nil
+}
 
 // UnmarshalText reads "kind.name".
 func (a *Address) UnmarshalText(b []byte) error {

@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+const supportSpec = `kind: Service
+name: support
+friendly_name: Customer support
+---
+kind: Service
+name: sales
+friendly_name: Sales
+`
+
+const vipSpec = `kind: Conversation
+name: vip
+service: support
+unique_name: vip-support
+friendly_name: VIP support
+attributes: {tier: gold, level: 1}
+timers: {inactive: PT1H}
+state: active
+`
+
+// TestLifecycle walks the one-shot workflow a user relies on, step by step,
+// with the real binary against the emulator.
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", supportSpec)
+	e.writeSpec("vip.yaml", vipSpec)
+	e.writeSpec("closed.yaml", "kind: Conversation\nname: archive\nservice: support\nfriendly_name: Archive\nstate: closed\n")
+
+	// Plan shows the creates and exits 2 with --detailed-exitcode.
+	r := e.must(2, "plan", "--detailed-exitcode")
+	for _, want := range []string{`+ service "support"`, `+ conversation "vip"`, "Plan: 4 to create, 0 to update, 0 to replace, 0 to delete."} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("plan output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := len(e.emu.Services()); n != 1 {
+		t.Fatalf("plan changed Twilio: %d services, want only the default one", n)
+	}
+
+	// Apply without a terminal needs --auto-approve.
+	r = e.must(1, "apply")
+	if !strings.Contains(r.stderr, "--auto-approve") {
+		t.Fatalf("apply without approval: %s", r)
+	}
+	r = e.must(0, "apply", "--auto-approve")
+	if !strings.Contains(r.stdout, "Apply complete: 4 created, 0 updated, 0 replaced, 0 deleted.") {
+		t.Fatalf("apply summary: %s", r)
+	}
+	supportSID := e.stateSID("service.support")
+	vip, err := e.emu.Conversation(supportSID, "vip-support")
+	if err != nil {
+		t.Fatalf("vip is not in Twilio: %v", err)
+	}
+	if vip.SID != e.stateSID("conversation.vip") {
+		t.Fatalf("state SID %s differs from Twilio's %s", e.stateSID("conversation.vip"), vip.SID)
+	}
+	archive, err := e.emu.Conversation(supportSID, e.stateSID("conversation.archive"))
+	if err != nil || archive.State != "closed" {
+		t.Fatalf("archive should be created, then closed: %+v, %v", archive, err)
+	}
+
+	// Nothing to do now: exit 0 with --detailed-exitcode.
+	r = e.must(0, "plan", "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("second plan: %s", r)
+	}
+
+	// Reformatting attributes (key order, a JSON string) changes nothing.
+	e.writeSpec("vip.yaml", strings.Replace(vipSpec, "attributes: {tier: gold, level: 1}", `attributes: '{ "level": 1,   "tier": "gold" }'`, 1))
+	e.must(0, "plan", "--detailed-exitcode")
+
+	// A friendly_name edit is one update.
+	e.writeSpec("vip.yaml", strings.Replace(vipSpec, "friendly_name: VIP support", "friendly_name: VIP customers", 1))
+	p := e.planJSON()
+	if got := p.actions(); !reflect.DeepEqual(got, []string{"conversation.vip:update"}) {
+		t.Fatalf("friendly_name edit: actions %v", got)
+	}
+	e.emu.ResetStats()
+	e.must(0, "apply", "--auto-approve")
+	if got := e.emu.Stats().ByRoute["POST /v1/Services/{ServiceSid}/Conversations/{Sid}"]; got != 1 {
+		t.Fatalf("the update took %d POSTs, want 1", got)
+	}
+	if vip, _ = e.emu.Conversation(supportSID, "vip-support"); vip.FriendlyName == nil || *vip.FriendlyName != "VIP customers" {
+		t.Fatalf("friendly_name in Twilio: %v", vip.FriendlyName)
+	}
+
+	// Deleted behind convsync's back: the plan creates it again and says why.
+	if err := e.emu.DeleteConversationOOB(supportSID, "vip-support"); err != nil {
+		t.Fatal(err)
+	}
+	p = e.planJSON()
+	if got := p.actions(); !reflect.DeepEqual(got, []string{"conversation.vip:create"}) || !strings.Contains(p.Changes[0].Reason, "deleted outside convsync") {
+		t.Fatalf("after an out-of-band delete: %+v", p)
+	}
+	e.must(0, "apply", "--auto-approve")
+
+	// Removing a spec plans a delete.
+	e.removeSpec("closed.yaml")
+	p = e.planJSON()
+	if got := p.actions(); !reflect.DeepEqual(got, []string{"conversation.archive:delete"}) {
+		t.Fatalf("after removing a spec: %v", got)
+	}
+	archiveSID := e.stateSID("conversation.archive")
+	e.must(0, "apply", "--auto-approve")
+	if _, err := e.emu.Conversation(supportSID, archiveSID); err == nil {
+		t.Fatal("the archive conversation is still in Twilio")
+	}
+
+	// A conversation created outside convsync with a unique_name a new spec
+	// wants: the plan refuses and gives the import command, which adopts it.
+	someoneElse := e.client()
+	ops, err := someoneElse.Create(context.Background(), resource.KindConversation, supportSID, resource.Values{resource.FieldUniqueName: "ops", resource.FieldFriendlyName: "Ops room"}, twilioapi.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.writeSpec("ops.yaml", "kind: Conversation\nname: ops\nservice: support\nunique_name: ops\nfriendly_name: Ops room\n")
+	r = e.must(1, "plan")
+	wantCmd := "convsync import conversation.ops /Services/" + supportSID + "/Conversations/" + ops.SID
+	if !strings.Contains(r.stderr, wantCmd) {
+		t.Fatalf("plan should name the import command %q:\n%s", wantCmd, r)
+	}
+	e.must(0, "import", "conversation.ops", "/Services/"+supportSID+"/Conversations/"+ops.SID)
+	if e.stateSID("conversation.ops") != ops.SID {
+		t.Fatal("import did not record the SID")
+	}
+	e.must(0, "plan", "--detailed-exitcode")
+
+	// Moving a conversation to another service is a replace.
+	e.writeSpec("ops.yaml", "kind: Conversation\nname: ops\nservice: sales\nunique_name: ops\nfriendly_name: Ops room\n")
+	p = e.planJSON()
+	if got := p.actions(); !reflect.DeepEqual(got, []string{"conversation.ops:replace"}) {
+		t.Fatalf("moving services: %v", got)
+	}
+	r = e.must(0, "apply", "--auto-approve")
+	salesSID := e.stateSID("service.sales")
+	if moved, err := e.emu.Conversation(salesSID, "ops"); err != nil || moved.SID == ops.SID {
+		t.Fatalf("ops should be a new conversation in sales: %+v %v\n%s", moved, err, r)
+	}
+	if _, err := e.emu.Conversation(supportSID, ops.SID); err == nil {
+		t.Fatal("the old ops conversation is still in support")
+	}
+
+	// A saved plan is refused once the state has moved on.
+	e.writeSpec("vip.yaml", strings.Replace(vipSpec, "friendly_name: VIP support", "friendly_name: Saved plan", 1))
+	planFile := filepath.Join(e.work, "saved.plan")
+	e.must(0, "plan", "--out", planFile)
+	e.writeSpec("vip.yaml", strings.Replace(vipSpec, "friendly_name: VIP support", "friendly_name: Applied first", 1))
+	e.must(0, "apply", "--auto-approve")
+	r = e.must(1, "apply", planFile)
+	if !strings.Contains(r.stderr, "stale") {
+		t.Fatalf("a stale plan should be refused: %s", r)
+	}
+	// A fresh saved plan applies.
+	e.must(0, "plan", "--out", planFile)
+	e.must(0, "apply", planFile)
+}
+
+// TestNoChangePlanRequestCount checks the refresh cost: a no-change plan
+// over 1,000 conversations in one service is a handful of list calls.
+func TestNoChangePlanRequestCount(t *testing.T) {
+	e := newEnv(t)
+	const n = 1000
+	svc, err := e.emu.AddService("Bulk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sids, err := e.emu.SeedConversations(svc.SID, n, "bulk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs strings.Builder
+	for i := range n {
+		specs.WriteString("---\nkind: Conversation\nname: c" + itoa(i) + "\nservice_sid: " + svc.SID + "\nunique_name: bulk-" + itoa(i) + "\n")
+	}
+	e.writeSpec("bulk.yaml", specs.String())
+	writeState(t, e.state, svc.SID, sids)
+
+	e.emu.ResetStats()
+	r := e.must(0, "plan", "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("plan: %s", r)
+	}
+	stats := e.emu.Stats()
+	t.Logf("no-change plan over %d conversations: %d API requests (%v)", n, stats.Total, stats.ByRoute)
+	if stats.Total > 12 {
+		t.Fatalf("no-change plan made %d requests, want at most 12", stats.Total)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// writeState writes a state file that owns the given conversations as
+// conversation.c0, c1, ... in service svc.
+func writeState(t *testing.T, path, svc string, sids []string) {
+	t.Helper()
+	f, err := state.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Update(func(s *state.State) error {
+		for i, sid := range sids {
+			s.Put(&state.Resource{Address: resource.Address{Kind: resource.KindConversation, Name: "c" + itoa(i)}, SID: sid, ParentSID: svc, Applied: resource.Values{resource.FieldUniqueName: "bulk-" + itoa(i)}})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
