@@ -243,22 +243,34 @@ func ImportID(kind resource.Kind, parentSID, sid string) string {
 	return "/Services/" + parentSID + "/Conversations/" + sid
 }
 
-// matchPending finds the resource an interrupted create left behind: a
-// resource of the same kind under the same parent, owned by nobody, created
-// no earlier than the intent was recorded, whose readable fields equal what
-// was sent. The oldest match wins.
+// matchPending finds, in the snapshot, the resource an interrupted create of
+// addr left behind (see MatchPending).
 func (c *computer) matchPending(addr resource.Address, parentSID string) *resource.Observed {
 	p := c.st.Pending[addr.String()]
 	if p == nil {
 		return nil
 	}
-	parent := parentKey(addr.Kind, p.ParentSID)
 	if addr.Kind != resource.KindService && p.ParentSID != parentSID {
 		return nil
 	}
-	kind := resource.Schema(addr.Kind)
-	for _, o := range c.snap.Under(addr.Kind, parent) {
-		if c.owned[o.SID] || c.adopted[o.SID] {
+	o := MatchPending(p, c.snap.Under(addr.Kind, parentKey(addr.Kind, p.ParentSID)), func(sid string) bool {
+		return c.owned[sid] || c.adopted[sid]
+	})
+	if o != nil {
+		c.adopted[o.SID] = true
+	}
+	return o
+}
+
+// MatchPending finds the resource an interrupted create left behind among
+// candidates (oldest first): one owned by nobody, created no earlier than the
+// intent was recorded (less PendingClockSkew), whose readable fields equal
+// what was sent. The oldest match wins. Twilio has no idempotency key; this
+// is how convsync avoids creating a duplicate after a lost answer.
+func MatchPending(p *state.Pending, candidates []*resource.Observed, taken func(sid string) bool) *resource.Observed {
+	kind := resource.Schema(p.Address.Kind)
+	for _, o := range candidates {
+		if taken(o.SID) {
 			continue
 		}
 		if o.DateCreated.Before(p.StartedAt.Add(-PendingClockSkew)) {
@@ -267,7 +279,6 @@ func (c *computer) matchPending(addr resource.Address, parentSID string) *resour
 		if !sameReadable(kind, p.Values, o.Values) {
 			continue
 		}
-		c.adopted[o.SID] = true
 		return o
 	}
 	return nil

@@ -1,0 +1,170 @@
+package emulator
+
+import (
+	"fmt"
+	"time"
+)
+
+// The methods in this file read and change the data behind convsync's back, as
+// a person in the Twilio console would. They are not API requests: they skip
+// auth, faults and Stats. A serviceSID of "" means the default service.
+
+// ErrNotFound is returned by out-of-band calls for a missing service or
+// conversation.
+var ErrNotFound = fmt.Errorf("not found")
+
+func (s *Server) serviceLocked(serviceSID string) (*serviceData, error) {
+	if serviceSID == "" {
+		serviceSID = s.defaultIS
+	}
+	d, ok := s.services[serviceSID]
+	if !ok {
+		return nil, fmt.Errorf("service %s: %w", serviceSID, ErrNotFound)
+	}
+	return d, nil
+}
+
+// Services returns every service, oldest first.
+func (s *Server) Services() []Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Service, 0, len(s.svcOrder))
+	for _, d := range s.svcOrder {
+		out = append(out, d.svc)
+	}
+	return out
+}
+
+// Conversations returns the conversations of a service in list order, as Twilio
+// would show them now (expired timers fired).
+func (s *Server) Conversations(serviceSID string) ([]Conversation, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]Conversation, 0, len(d.order))
+	for _, c := range d.order {
+		out = append(out, c.effective(now))
+	}
+	return out, nil
+}
+
+// Conversation returns one conversation by SID or unique_name.
+func (s *Server) Conversation(serviceSID, sidOrUniqueName string) (Conversation, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return Conversation{}, err
+	}
+	c := d.lookup(sidOrUniqueName)
+	if c == nil {
+		return Conversation{}, fmt.Errorf("conversation %s: %w", sidOrUniqueName, ErrNotFound)
+	}
+	return c.effective(s.now()), nil
+}
+
+// AddService creates a service out of band and returns it.
+func (s *Server) AddService(friendlyName string) (Service, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	d := s.addServiceLocked(Service{SID: s.unusedServiceSIDLocked(), FriendlyName: friendlyName, DateCreated: now, DateUpdated: now})
+	return d.svc, s.saveLocked()
+}
+
+// EditConversation changes a conversation out of band. mutate sees the
+// conversation as Twilio shows it now, with DateUpdated already set to now (it
+// may change it). SID, ServiceSID and Seq cannot be changed; a unique_name
+// that another conversation holds is refused.
+func (s *Server) EditConversation(serviceSID, sidOrUniqueName string, mutate func(*Conversation)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return err
+	}
+	c := d.lookup(sidOrUniqueName)
+	if c == nil {
+		return fmt.Errorf("conversation %s: %w", sidOrUniqueName, ErrNotFound)
+	}
+	edited := c.effective(s.now())
+	edited.DateUpdated = s.clock()
+	mutate(&edited)
+	edited.SID, edited.ServiceSID, edited.Seq = c.SID, c.ServiceSID, c.Seq
+	if edited.UniqueName != nil {
+		if other := d.byUnique[*edited.UniqueName]; other != nil && other != c {
+			return fmt.Errorf("unique_name %q is taken by %s", *edited.UniqueName, other.SID)
+		}
+	}
+	if c.UniqueName != nil {
+		delete(d.byUnique, *c.UniqueName)
+	}
+	*c = edited.clone()
+	if c.UniqueName != nil {
+		d.byUnique[*c.UniqueName] = c
+	}
+	return s.saveLocked()
+}
+
+// DeleteConversationOOB deletes a conversation out of band.
+func (s *Server) DeleteConversationOOB(serviceSID, sidOrUniqueName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return err
+	}
+	c := d.lookup(sidOrUniqueName)
+	if c == nil {
+		return fmt.Errorf("conversation %s: %w", sidOrUniqueName, ErrNotFound)
+	}
+	d.remove(c)
+	return s.saveLocked()
+}
+
+// SeedConversations adds n active conversations to a service out of band, for
+// benchmarks and large tests, saving once at the end. When uniqueNamePrefix is
+// not "", conversation i gets unique_name and friendly_name prefix+i; a name
+// already taken is an error before anything is added.
+func (s *Server) SeedConversations(serviceSID string, n int, uniqueNamePrefix string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, n)
+	if uniqueNamePrefix != "" {
+		for i := range names {
+			names[i] = fmt.Sprintf("%s%d", uniqueNamePrefix, i)
+			if d.byUnique[names[i]] != nil {
+				return nil, fmt.Errorf("unique_name %q is taken", names[i])
+			}
+		}
+	}
+	now := s.clock()
+	sids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		mg := s.defaultMG
+		c := &Conversation{
+			SID: s.unusedConversationSIDLocked(d), ServiceSID: d.svc.SID, Attributes: "{}",
+			MessagingServiceSID: &mg, State: stateActive, DateCreated: now, DateUpdated: now, Seq: s.nextSeq,
+		}
+		s.nextSeq++
+		if names[i] != "" {
+			name := names[i]
+			c.UniqueName, c.FriendlyName = &name, clonePtr(&name)
+		}
+		d.insert(c)
+		sids = append(sids, c.SID)
+	}
+	return sids, s.saveLocked()
+}
+
+// Now returns the emulator's clock reading, for tests that compute expected
+// timer dates.
+func (s *Server) Now() time.Time { return s.now() }
