@@ -26,8 +26,10 @@ const (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func svcAddr(n string) resource.Address  { return resource.Address{Kind: resource.KindService, Name: n} }
-func convAddr(n string) resource.Address { return resource.Address{Kind: resource.KindConversation, Name: n} }
+func svcAddr(n string) resource.Address { return resource.Address{Kind: resource.KindService, Name: n} }
+func convAddr(n string) resource.Address {
+	return resource.Address{Kind: resource.KindConversation, Name: n}
+}
 
 func desiredService(name, friendly string) resource.Desired {
 	return resource.Desired{Address: svcAddr(name), Values: resource.Values{resource.FieldFriendlyName: friendly}, Timeouts: resource.DefaultTimeouts}
