@@ -24,7 +24,7 @@ func actionPhrase(a Action) string {
 	case Delete:
 		return "will be deleted"
 	case Adopt:
-		return "will be adopted into the state (then updated where it differs)"
+		return "will be adopted into the state"
 	case Forget:
 		return "will be removed from the state"
 	}
