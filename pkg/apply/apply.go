@@ -73,6 +73,12 @@ type StepResult struct {
 	Action  planner.Action
 	SID     string
 	Err     error
+	// Observed is the resource as Twilio answered the last write (nil after
+	// a delete, or when no answer was seen); the daemon keeps its snapshot
+	// current with it instead of reading Twilio again.
+	Observed *resource.Observed
+	// Gone reports that the resource no longer exists in Twilio.
+	Gone bool
 }
 
 // Result is the outcome of an apply.
@@ -132,7 +138,7 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 	res := &Result{}
 	for _, c := range g.changes {
 		st := g.steps[c.Address]
-		res.Steps = append(res.Steps, StepResult{Address: c.Address, Action: c.Action, SID: st.sid, Err: st.err})
+		res.Steps = append(res.Steps, StepResult{Address: c.Address, Action: c.Action, SID: st.sid, Err: st.err, Observed: st.observed, Gone: st.gone})
 	}
 	sort.Slice(res.Steps, func(i, j int) bool { return res.Steps[i].Address.String() < res.Steps[j].Address.String() })
 	return res
@@ -213,18 +219,19 @@ func (a *applier) runNode(ctx context.Context, g *graph, n *node) error {
 	if n.first {
 		a.event(n, Started, ch.SID, nil, 0)
 	}
-	var sid string
+	st := g.steps[ch.Address]
+	var obs *resource.Observed
 	var err error
 	switch n.op {
 	case opDelete:
 		err = a.delete(ctx, ch)
-		sid = ch.SID
+		st.gone = err == nil
 	case opCreate:
-		sid, err = a.create(ctx, ch)
+		obs, err = a.create(ctx, ch)
 	case opUpdate:
-		sid, err = ch.SID, a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
+		obs, err = a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
 	case opAdopt:
-		sid, err = ch.SID, a.adopt(ctx, ch)
+		obs, err = a.adopt(ctx, ch)
 	case opForget:
 		err = a.store.Update(func(s *state.State) error {
 			s.Remove(ch.Address)
@@ -232,9 +239,8 @@ func (a *applier) runNode(ctx context.Context, g *graph, n *node) error {
 			return nil
 		})
 	}
-	st := g.steps[ch.Address]
-	if sid != "" {
-		st.sid = sid
+	if obs != nil {
+		st.sid, st.observed, st.gone = obs.SID, obs, false
 	}
 	if err != nil {
 		a.opts.Logger.Warn("step failed", zap.String("address", ch.Address.String()), zap.String("action", string(ch.Action)), zap.Error(err))
@@ -328,18 +334,18 @@ func createValues(d *resource.Desired) (create resource.Values, closeAfter bool)
 
 // create records the intent, sends the create, and records the result. When
 // the answer is lost it looks for the resource before trying again.
-func (a *applier) create(ctx context.Context, ch *planner.Change) (string, error) {
+func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Observed, error) {
 	d := ch.Desired
 	parentSID, err := a.parentSID(ch)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	values, closeAfter := createValues(d)
 	var obs resource.Observed
 	for attempt := 1; ; attempt++ {
 		intent := &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: a.opts.Now().UTC()}
 		if err := a.store.Update(func(s *state.State) error { s.AddPending(intent); return nil }); err != nil {
-			return "", fmt.Errorf("recording the create intent (nothing was sent): %w", err)
+			return nil, fmt.Errorf("recording the create intent (nothing was sent): %w", err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Create)
 		obs, err = a.api.Create(cctx, d.Address.Kind, parentSID, values, a.callOptions(ch))
@@ -350,12 +356,12 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (string, error
 		if !errors.Is(err, twilioapi.ErrOutcomeUnknown) {
 			// Nothing was created: the intent can go.
 			_ = a.store.Update(func(s *state.State) error { s.RemovePending(d.Address); return nil })
-			return "", fmt.Errorf("creating: %w", err)
+			return nil, fmt.Errorf("creating: %w", err)
 		}
 		a.opts.Logger.Warn("create outcome unknown; looking for it before trying again", zap.String("address", d.Address.String()), zap.Int("attempt", attempt), zap.Error(err))
 		found, lookErr := a.findPending(ctx, ch, intent)
 		if lookErr != nil {
-			return "", fmt.Errorf("creating: %v; looking for the result also failed (%v). The intent stays in the state: the next run finds and adopts it, or creates it", err, lookErr)
+			return nil, fmt.Errorf("creating: %v; looking for the result also failed (%v). The intent stays in the state: the next run finds and adopts it, or creates it", err, lookErr)
 		}
 		if found != nil {
 			obs = *found
@@ -363,7 +369,7 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (string, error
 			break
 		}
 		if attempt >= a.opts.CreateAttempts {
-			return "", fmt.Errorf("creating: %w (gave up after %d attempts; nothing was created)", err, attempt)
+			return nil, fmt.Errorf("creating: %w (gave up after %d attempts; nothing was created)", err, attempt)
 		}
 	}
 	applied := values.Clone()
@@ -372,15 +378,17 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (string, error
 		s.RemovePending(d.Address)
 		return nil
 	}); err != nil {
-		return obs.SID, fmt.Errorf("created %s but saving the state failed: %w", obs.SID, err)
+		return &obs, fmt.Errorf("created %s but saving the state failed: %w", obs.SID, err)
 	}
 	if closeAfter {
 		closing := []planner.FieldChange{{Name: resource.FieldState, Before: resource.StateActive, After: resource.StateClosed}}
-		if err := a.update(ctx, ch, obs.SID, obs.ParentSID, closing); err != nil {
-			return obs.SID, fmt.Errorf("created %s, but closing it failed: %w", obs.SID, err)
+		closed, err := a.update(ctx, ch, obs.SID, obs.ParentSID, closing)
+		if err != nil {
+			return &obs, fmt.Errorf("created %s, but closing it failed: %w", obs.SID, err)
 		}
+		return closed, nil
 	}
-	return obs.SID, nil
+	return &obs, nil
 }
 
 // findPending lists the parent's resources and looks for the one an
@@ -406,7 +414,7 @@ func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *s
 }
 
 // update sends the changed fields and records them as applied.
-func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID string, fields []planner.FieldChange) error {
+func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID string, fields []planner.FieldChange) (*resource.Observed, error) {
 	values := resource.Values{}
 	for _, f := range fields {
 		values[f.Name] = f.After
@@ -430,13 +438,14 @@ func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Update)
 	defer cancel()
-	if _, err := a.api.Update(cctx, ch.Address.Kind, parentSID, sid, values, a.callOptions(ch)); err != nil {
+	obs, err := a.api.Update(cctx, ch.Address.Kind, parentSID, sid, values, a.callOptions(ch))
+	if err != nil {
 		if twilioapi.IsNotFound(err) {
-			return fmt.Errorf("updating %s: it was deleted since the plan was made; plan again: %w", sid, err)
+			return nil, fmt.Errorf("updating %s: it was deleted since the plan was made; plan again: %w", sid, err)
 		}
-		return fmt.Errorf("updating %s: %w", sid, err)
+		return nil, fmt.Errorf("updating %s: %w", sid, err)
 	}
-	return a.store.Update(func(s *state.State) error {
+	return &obs, a.store.Update(func(s *state.State) error {
 		r := s.Get(ch.Address)
 		if r == nil || r.SID != sid {
 			return nil
@@ -455,7 +464,7 @@ func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID
 
 // adopt records a resource an interrupted create left behind, then updates
 // whatever still differs from the spec.
-func (a *applier) adopt(ctx context.Context, ch *planner.Change) error {
+func (a *applier) adopt(ctx context.Context, ch *planner.Change) (*resource.Observed, error) {
 	if err := a.store.Update(func(s *state.State) error {
 		applied := resource.Values{}
 		if p := s.GetPending(ch.Address); p != nil {
@@ -465,10 +474,10 @@ func (a *applier) adopt(ctx context.Context, ch *planner.Change) error {
 		s.RemovePending(ch.Address)
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if len(ch.Fields) == 0 {
-		return nil
+		return ch.Observed, nil
 	}
 	return a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
 }

@@ -28,8 +28,10 @@ type node struct {
 }
 
 type stepState struct {
-	sid string
-	err error
+	sid      string
+	err      error
+	observed *resource.Observed
+	gone     bool
 }
 
 type graph struct {

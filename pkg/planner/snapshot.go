@@ -53,6 +53,26 @@ func (s *Snapshot) SetListed(kind resource.Kind, parentSID string, items []resou
 	s.listed[kind][parentSID] = true
 }
 
+// Put adds or replaces one resource, as a targeted refresh or an apply
+// result saw it.
+func (s *Snapshot) Put(o resource.Observed) {
+	parent := parentKey(o.Kind, o.ParentSID)
+	byParent := s.objects[o.Kind]
+	if byParent == nil {
+		byParent = map[string]map[string]*resource.Observed{}
+		s.objects[o.Kind] = byParent
+	}
+	if byParent[parent] == nil {
+		byParent[parent] = map[string]*resource.Observed{}
+	}
+	byParent[parent][o.SID] = &o
+}
+
+// Remove drops one resource (it is gone from Twilio).
+func (s *Snapshot) Remove(kind resource.Kind, parentSID, sid string) {
+	delete(s.objects[kind][parentKey(kind, parentSID)], sid)
+}
+
 // Listed reports whether kind's resources under parentSID were listed.
 func (s *Snapshot) Listed(kind resource.Kind, parentSID string) bool {
 	return s.listed[kind][parentSID]

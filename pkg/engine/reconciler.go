@@ -1,0 +1,342 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/convsync/convsync/pkg/apply"
+	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+// Reconciler runs the daemon's passes. Between passes it keeps the Twilio
+// snapshot of the last full refresh, patched with what each pass fetched and
+// wrote, so that a pass triggered by a spec edit reads only what the edit
+// touches; drift made by others is caught by the periodic full resync.
+// It also keeps a per-resource backoff after failures.
+type Reconciler struct {
+	Engine *Engine
+	Store  *state.File
+	// ApplyOptions are passed to every apply.
+	ApplyOptions apply.Options
+	// MaxDestroy refuses a pass that would delete or replace more resources
+	// than this (0: none allowed; negative: no limit).
+	MaxDestroy int
+	// BackoffBase and BackoffMax shape the per-resource retry delay after a
+	// failed step (exponential, with jitter, capped). Defaults 5s and 10m.
+	BackoffBase, BackoffMax time.Duration
+	Now                     func() time.Time
+	Rand                    func() float64
+
+	mu      sync.Mutex
+	snap    *planner.Snapshot
+	last    map[resource.Address]resource.Desired
+	backoff map[resource.Address]*backoffEntry
+}
+
+type backoffEntry struct {
+	failures int
+	next     time.Time
+	// terminal: Twilio refused the request itself (a 4xx other than 429);
+	// retrying cannot help until the resource's spec changes.
+	terminal bool
+	desired  resource.Desired
+	lastErr  error
+}
+
+// PassResult reports one pass.
+type PassResult struct {
+	Full bool
+	// Changed lists the addresses whose specs changed since the last pass.
+	Changed []resource.Address
+	Plan    *planner.Plan
+	// Deferred are steps held back by backoff.
+	Deferred []resource.Address
+	// Applied is nil when nothing was applied.
+	Applied *apply.Result
+}
+
+// TooManyDestroysError refuses a pass that would delete or replace more
+// resources than allowed.
+type TooManyDestroysError struct {
+	Count, Limit int
+	Addresses    []resource.Address
+}
+
+func (e *TooManyDestroysError) Error() string {
+	names := make([]string, len(e.Addresses))
+	for i, a := range e.Addresses {
+		names[i] = a.String()
+	}
+	return fmt.Sprintf("refusing this pass: it would delete or replace %d resources (%s), more than --max-destroy %d allows. If this is intended, raise the limit for one pass or run convsync apply by hand", e.Count, strings.Join(names, ", "), e.Limit)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Pass reconciles desired once. full forces a complete refresh of Twilio
+// (the periodic resync, and the first pass); otherwise only what changed
+// since the last pass is read. allowDestroy raises MaxDestroy for this pass
+// only (an operator's one-off approval); pass -1 to keep MaxDestroy.
+func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specHash string, full bool, allowDestroy int) (*PassResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &PassResult{Full: full || r.snap == nil}
+	st := r.Store.State()
+	current := make(map[resource.Address]resource.Desired, len(desired))
+	for _, d := range desired {
+		current[d.Address] = d
+	}
+	res.Changed = changedAddresses(r.last, current)
+
+	if res.Full {
+		snap, err := planner.Refresh(ctx, r.Engine.API, desired, st, r.Engine.Refresh)
+		if err != nil {
+			return res, err
+		}
+		r.snap = snap
+	} else if err := r.refreshChanged(ctx, res.Changed, current, st); err != nil {
+		return res, err
+	}
+	r.last = current
+
+	plan, err := planner.Compute(desired, st, r.snap)
+	if err != nil {
+		return res, err
+	}
+	plan.SpecHash = specHash
+	res.Plan = plan
+	res.Deferred = r.holdBack(plan, current)
+
+	limit := r.MaxDestroy
+	if allowDestroy > limit {
+		limit = allowDestroy
+	}
+	if n := plan.Destroys(); limit >= 0 && n > limit {
+		var addrs []resource.Address
+		for _, c := range plan.Changes {
+			if c.Action.Destroys() {
+				addrs = append(addrs, c.Address)
+			}
+		}
+		return res, &TooManyDestroysError{Count: n, Limit: limit, Addresses: addrs}
+	}
+	if !plan.HasChanges() {
+		return res, nil
+	}
+	res.Applied = r.Engine.Apply(ctx, r.Store, plan, r.ApplyOptions)
+	r.record(plan, res.Applied, current)
+	return res, nil
+}
+
+// changedAddresses lists addresses added, removed or edited between two
+// spec sets (where a spec was declared does not count).
+func changedAddresses(before, after map[resource.Address]resource.Desired) []resource.Address {
+	var out []resource.Address
+	for a, d := range after {
+		if b, ok := before[a]; !ok || !sameDesired(b, d) {
+			out = append(out, a)
+		}
+	}
+	for a := range before {
+		if _, ok := after[a]; !ok {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func sameDesired(a, b resource.Desired) bool {
+	a.Source, b.Source = resource.Source{}, resource.Source{}
+	return reflect.DeepEqual(a, b)
+}
+
+// refreshChanged reads from Twilio only the resources whose specs changed:
+// by SID when convsync owns it, by unique_name when it is new (to see
+// whether the name is taken).
+func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Address, current map[resource.Address]resource.Desired, st *state.State) error {
+	for _, addr := range changed {
+		if owned := st.Get(addr); owned != nil {
+			obs, err := r.Engine.API.Fetch(ctx, addr.Kind, owned.ParentSID, owned.SID)
+			switch {
+			case twilioapi.IsNotFound(err):
+				r.snap.Remove(addr.Kind, owned.ParentSID, owned.SID)
+			case err != nil:
+				return fmt.Errorf("refresh %s: %w", addr, err)
+			default:
+				r.snap.Put(obs)
+			}
+			continue
+		}
+		d, ok := current[addr]
+		if !ok {
+			continue
+		}
+		name := d.Values[resource.FieldUniqueName]
+		parent := d.Parent.SID
+		if parent == "" && !d.Parent.Address.IsZero() {
+			if p := st.Get(d.Parent.Address); p != nil {
+				parent = p.SID
+			}
+		}
+		if name == "" || parent == "" {
+			continue
+		}
+		obs, err := r.Engine.API.Fetch(ctx, addr.Kind, parent, name)
+		switch {
+		case twilioapi.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("refresh %s: %w", addr, err)
+		default:
+			r.snap.Put(obs)
+		}
+	}
+	return nil
+}
+
+// holdBack removes from the plan the steps still in backoff, and the steps
+// that depend on them, and returns their addresses.
+func (r *Reconciler) holdBack(plan *planner.Plan, current map[resource.Address]resource.Desired) []resource.Address {
+	now := r.now()
+	held := map[resource.Address]bool{}
+	for addr, b := range r.backoff {
+		d, stillWanted := current[addr]
+		switch {
+		case b.terminal && stillWanted && sameDesired(b.desired, d):
+			held[addr] = true
+		case b.terminal:
+			delete(r.backoff, addr) // the spec changed: try again now
+		case now.Before(b.next):
+			held[addr] = true
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, c := range plan.Changes {
+			if held[c.Address] {
+				continue
+			}
+			for _, d := range c.DependsOn {
+				if held[d] {
+					held[c.Address], grew = true, true
+					break
+				}
+			}
+		}
+	}
+	var kept []planner.Change
+	var out []resource.Address
+	for _, c := range plan.Changes {
+		if held[c.Address] && c.Action != planner.NoOp {
+			out = append(out, c.Address)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	plan.Changes = kept
+	return out
+}
+
+// record updates the snapshot and the backoff from an apply's results.
+func (r *Reconciler) record(plan *planner.Plan, res *apply.Result, current map[resource.Address]resource.Desired) {
+	// What a step deleted is gone from the snapshot too; a replacement's new
+	// resource comes back through Observed below.
+	gone := map[resource.Address]bool{}
+	for _, s := range res.Steps {
+		if s.Gone || (s.Err == nil && s.Action.Destroys()) {
+			gone[s.Address] = true
+		}
+	}
+	for _, c := range plan.Changes {
+		if gone[c.Address] && c.SID != "" {
+			r.snap.Remove(c.Address.Kind, c.ParentSID, c.SID)
+		}
+	}
+	if r.backoff == nil {
+		r.backoff = map[resource.Address]*backoffEntry{}
+	}
+	base, maxDelay := r.BackoffBase, r.BackoffMax
+	if base <= 0 {
+		base = 5 * time.Second
+	}
+	if maxDelay <= 0 {
+		maxDelay = 10 * time.Minute
+	}
+	jitter := r.Rand
+	if jitter == nil {
+		jitter = rand.Float64
+	}
+	for _, s := range res.Steps {
+		if s.Observed != nil {
+			r.snap.Put(*s.Observed)
+		}
+		if s.Err == nil {
+			delete(r.backoff, s.Address)
+			continue
+		}
+		if errors.Is(s.Err, apply.ErrSkipped) {
+			continue
+		}
+		b := r.backoff[s.Address]
+		if b == nil {
+			b = &backoffEntry{}
+			r.backoff[s.Address] = b
+		}
+		b.failures++
+		b.lastErr = s.Err
+		b.desired = current[s.Address]
+		b.terminal = twilioapi.IsTerminal(s.Err)
+		delay := base << min(b.failures-1, 20)
+		if delay > maxDelay || delay <= 0 {
+			delay = maxDelay
+		}
+		// Equal jitter: between half and all of the delay.
+		delay = delay/2 + time.Duration(jitter()*float64(delay/2))
+		b.next = r.now().Add(delay)
+	}
+}
+
+// NextRetry returns when the earliest backoff expires, if any resource is
+// waiting (terminal failures wait for a spec change instead).
+func (r *Reconciler) NextRetry() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, b := range r.backoff {
+		if b.terminal {
+			continue
+		}
+		if next.IsZero() || b.next.Before(next) {
+			next = b.next
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// Failing returns the resources currently failing, with their last error.
+func (r *Reconciler) Failing() map[resource.Address]error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[resource.Address]error{}
+	for a, b := range r.backoff {
+		out[a] = b.lastErr
+	}
+	return out
+}
