@@ -55,6 +55,7 @@ type globalOptions struct {
 	logFormat   string
 	logLevel    string
 	lockTimeout time.Duration
+	rateLimit   float64
 }
 
 // New returns a CLI reading and writing the given streams.
@@ -109,6 +110,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", 0, "how long to wait for another convsync holding the state lock")
+	pf.Float64Var(&g.rateLimit, "rate-limit", twilioapi.DefaultActionsPerSecond, "conversation creates+deletes per second per service that convsync allows itself (Twilio's limit is 30); 0 or less turns the client-side limit off")
 	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.importCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand())
 	return root
 }
@@ -160,6 +162,10 @@ func (c *CLI) client(log *zap.Logger) (*twilioapi.Client, error) {
 		cfg.BaseURL = c.getenv(EnvAPIURL)
 	}
 	cfg.Logger = log
+	cfg.ActionsPerSecondPerService = c.global.rateLimit
+	if c.global.rateLimit <= 0 {
+		cfg.ActionsPerSecondPerService = -1 // off
+	}
 	return twilioapi.New(cfg)
 }
 
