@@ -168,7 +168,7 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 		return ch
 	}
 	ch.Observed = obs
-	ch.Fields = diffFields(kind, d.Values, obs.Values, owner.Applied)
+	ch.Fields = dropTimerDrivenState(d.Values, obs.Values, diffFields(kind, d.Values, obs.Values, owner.Applied))
 	if len(ch.Fields) == 0 {
 		ch.Action = NoOp
 		return ch
@@ -420,6 +420,28 @@ func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) 
 			continue
 		}
 		out = append(out, FieldChange{Name: f.Name, Before: h, After: w, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly})
+	}
+	return out
+}
+
+// dropTimerDrivenState removes a state difference that the spec's own
+// timers explain: Twilio moves a conversation to inactive and then closed
+// when its timers fire, and that is what the spec asked for — fighting it
+// would reopen inactive conversations and, worse, replace closed ones.
+func dropTimerDrivenState(want, have resource.Values, fields []FieldChange) []FieldChange {
+	desired, observed := want[resource.FieldState], have[resource.FieldState]
+	_, inactiveTimer := want[resource.FieldTimersInactive]
+	_, closedTimer := want[resource.FieldTimersClosed]
+	explained := (observed == resource.StateClosed && desired != resource.StateClosed && closedTimer) ||
+		(observed == resource.StateInactive && desired == resource.StateActive && inactiveTimer)
+	if !explained {
+		return fields
+	}
+	out := fields[:0:0]
+	for _, f := range fields {
+		if f.Name != resource.FieldState {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -184,6 +184,22 @@ func TestComputeGolden(t *testing.T) {
 			},
 		},
 		{
+			name: "state_moved_by_the_specs_own_timers_is_left_alone",
+			desired: []resource.Desired{
+				desiredService("support", "Customer support"),
+				desiredConv("closes", "support", resource.Values{resource.FieldState: "active", resource.FieldTimersClosed: "P1D"}),
+				desiredConv("sleeps", "support", resource.Values{resource.FieldState: "active", resource.FieldTimersInactive: "PT1H"}),
+				desiredConv("woken", "support", resource.Values{resource.FieldState: "inactive", resource.FieldTimersInactive: "PT1H"}),
+			},
+			world: func() *world {
+				timers := resource.Values{resource.FieldTimersClosed: "P1D", resource.FieldTimersInactive: "PT1H"}
+				return newWorld().service("support", svcSID, "Customer support", true).
+					conversation("closes", convSID, svcSID, resource.Values{resource.FieldState: "closed"}, timers).
+					conversation("sleeps", convSID2, svcSID, resource.Values{resource.FieldState: "inactive"}, timers).
+					conversation("woken", strayCH, svcSID, resource.Values{resource.FieldState: "active"}, timers)
+			},
+		},
+		{
 			name: "move_to_unmanaged_service_replaces",
 			desired: []resource.Desired{
 				desiredConv("vip", extSvc, resource.Values{resource.FieldFriendlyName: "VIP"}),
