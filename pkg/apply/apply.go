@@ -198,10 +198,16 @@ func (a *applier) run(ctx context.Context, g *graph) {
 			finish(n, err)
 		}()
 	}
+	// Collect the first nodes before starting any: once started, finishing
+	// nodes change the others' counters.
+	var ready []*node
 	for _, n := range g.nodes {
 		if n.waiting == 0 {
-			start(n)
+			ready = append(ready, n)
 		}
+	}
+	for _, n := range ready {
+		start(n)
 	}
 	wg.Wait()
 }

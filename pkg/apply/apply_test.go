@@ -1,0 +1,192 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convsync/convsync/pkg/apply"
+	"github.com/convsync/convsync/pkg/emulator"
+	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+const (
+	accountSID = "AC22222222222222222222222222222222"
+	authToken  = "applytesttoken"
+)
+
+// fixture is an emulator over HTTP, a client for it and a state file.
+type fixture struct {
+	t     *testing.T
+	emu   *emulator.Server
+	api   *twilioapi.Client
+	store *state.File
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	emu, err := emulator.New(emulator.Options{AccountSID: accountSID, AuthToken: authToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	api, err := twilioapi.New(twilioapi.Config{
+		AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL,
+		ActionsPerSecondPerService: -1, MaxAttempts: 3,
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(t.TempDir(), "state.json"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &fixture{t: t, emu: emu, api: api, store: store}
+}
+
+func (f *fixture) apply(desired []resource.Desired) *apply.Result {
+	f.t.Helper()
+	e := &engine.Engine{API: f.api}
+	plan, err := e.Plan(context.Background(), desired, "", f.store.State(), nil)
+	if err != nil {
+		f.t.Fatalf("plan: %v", err)
+	}
+	return e.Apply(context.Background(), f.store, plan, apply.Options{})
+}
+
+func service(name, friendly string) resource.Desired {
+	return resource.Desired{Address: resource.Address{Kind: resource.KindService, Name: name}, Values: resource.Values{resource.FieldFriendlyName: friendly}}
+}
+
+func conversation(name, svc string, v resource.Values) resource.Desired {
+	return resource.Desired{Address: resource.Address{Kind: resource.KindConversation, Name: name}, Parent: resource.Ref{Address: resource.Address{Kind: resource.KindService, Name: svc}}, Values: v}
+}
+
+func conversationsIn(t *testing.T, emu *emulator.Server, sid string) []emulator.Conversation {
+	t.Helper()
+	cs, err := emu.Conversations(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestApplyCreatesClosedConversationActiveThenCloses(t *testing.T) {
+	f := newFixture(t)
+	res := f.apply([]resource.Desired{
+		service("s", "S"),
+		conversation("c", "s", resource.Values{resource.FieldState: resource.StateClosed, resource.FieldTimersInactive: "PT1H"}),
+	})
+	if failed := res.Failed(); len(failed) > 0 {
+		t.Fatalf("failed steps: %+v", failed)
+	}
+	st := f.store.State()
+	c, err := f.emu.Conversation(st.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID, st.Get(resource.Address{Kind: resource.KindConversation, Name: "c"}).SID)
+	if err != nil || c.State != resource.StateClosed {
+		t.Fatalf("conversation: %+v, %v", c, err)
+	}
+	if got := st.Get(resource.Address{Kind: resource.KindConversation, Name: "c"}).Applied[resource.FieldState]; got != resource.StateClosed {
+		t.Fatalf("state records applied state %q, want closed", got)
+	}
+}
+
+func TestApplyAdoptsCreateWhoseAnswerWasLost(t *testing.T) {
+	f := newFixture(t)
+	if res := f.apply([]resource.Desired{service("s", "S")}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	svcSID := f.store.State().Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	// Every write is carried out, then answered 500: the answer is lost.
+	if err := f.emu.SetFaults(emulator.Faults{Error500AfterWrite: 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.apply([]resource.Desired{
+		service("s", "S"),
+		conversation("with-name", "s", resource.Values{resource.FieldUniqueName: "named", resource.FieldFriendlyName: "Named"}),
+		conversation("without-name", "s", resource.Values{resource.FieldFriendlyName: "Anonymous", resource.FieldAttributes: `{"a":1}`}),
+	})
+	if failed := res.Failed(); len(failed) > 0 {
+		t.Fatalf("failed steps: %+v", failed)
+	}
+	cs := conversationsIn(t, f.emu, svcSID)
+	if len(cs) != 2 {
+		t.Fatalf("Twilio holds %d conversations, want exactly 2 (no duplicates)", len(cs))
+	}
+	st := f.store.State()
+	owned := map[string]bool{}
+	for _, r := range st.Resources {
+		owned[r.SID] = true
+	}
+	for _, c := range cs {
+		if !owned[c.SID] {
+			t.Errorf("conversation %s is in Twilio but not in the state", c.SID)
+		}
+	}
+	if len(st.Pending) != 0 {
+		t.Errorf("pending intents left behind: %v", st.PendingAddresses())
+	}
+}
+
+func TestApplyGivesUpWhenCreatesNeverHappen(t *testing.T) {
+	f := newFixture(t)
+	if res := f.apply([]resource.Desired{service("s", "S")}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	svcSID := f.store.State().Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	if err := f.emu.SetFaults(emulator.Faults{Error500BeforeWrite: 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.apply([]resource.Desired{service("s", "S"), conversation("c", "s", resource.Values{resource.FieldFriendlyName: "C"})})
+	failed := res.Failed()
+	if len(failed) != 1 || !errors.Is(failed[0].Err, twilioapi.ErrOutcomeUnknown) {
+		t.Fatalf("want one failure with an unknown outcome, got %+v", failed)
+	}
+	if n := len(conversationsIn(t, f.emu, svcSID)); n != 0 {
+		t.Fatalf("%d conversations exist; the 500s came before any write", n)
+	}
+	// Once Twilio answers again, the next apply creates exactly one.
+	if err := f.emu.SetFaults(emulator.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.apply([]resource.Desired{service("s", "S"), conversation("c", "s", resource.Values{resource.FieldFriendlyName: "C"})}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	if n := len(conversationsIn(t, f.emu, svcSID)); n != 1 {
+		t.Fatalf("%d conversations, want 1", n)
+	}
+}
+
+func TestApplySkipsStepsThatDependOnAFailedOne(t *testing.T) {
+	f := newFixture(t)
+	// Twilio refuses a friendly_name over 256 characters; the spec loader
+	// would too, but the applier must cope with any refusal.
+	bad := service("s", strings.Repeat("x", 300))
+	res := f.apply([]resource.Desired{bad, conversation("c", "s", resource.Values{resource.FieldFriendlyName: "C"}), service("ok", "Fine")})
+	byAddr := map[string]apply.StepResult{}
+	for _, s := range res.Steps {
+		byAddr[s.Address.String()] = s
+	}
+	if err := byAddr["service.s"].Err; err == nil || !twilioapi.IsTerminal(err) {
+		t.Fatalf("service.s: want Twilio's refusal, got %v", err)
+	}
+	if err := byAddr["conversation.c"].Err; !errors.Is(err, apply.ErrSkipped) {
+		t.Fatalf("conversation.c: want skipped, got %v", err)
+	}
+	if err := byAddr["service.ok"].Err; err != nil {
+		t.Fatalf("an unrelated step failed: %v", err)
+	}
+	_, failed := res.Counts()
+	if failed != 2 {
+		t.Fatalf("failed count %d, want 2", failed)
+	}
+}
