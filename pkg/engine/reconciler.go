@@ -103,7 +103,13 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 	res.Changed = changedAddresses(r.last, current)
 
 	if res.Full {
-		snap, err := planner.Refresh(ctx, r.Engine.API, desired, st, r.Engine.Refresh)
+		opts := r.Engine.Refresh
+		if r.snap != nil {
+			// Sizes seen last time let Refresh fetch a few owned
+			// conversations instead of listing a big service.
+			opts.KnownSizes = r.snap.Sizes()
+		}
+		snap, err := planner.Refresh(ctx, r.Engine.API, desired, st, opts)
 		if err != nil {
 			return res, err
 		}

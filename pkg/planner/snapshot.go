@@ -2,18 +2,48 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
 )
 
-// Lister is the part of the Twilio client that refresh needs.
+// Lister is the part of the Twilio client that refresh needs
+// (*twilioapi.Client implements it).
 type Lister interface {
 	List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error)
+	// Fetch reads one resource by SID or unique_name; a missing one is an
+	// error for which twilioapi.IsNotFound is true.
+	Fetch(ctx context.Context, kind resource.Kind, parentSID, id string) (resource.Observed, error)
 }
+
+// DayRangeLister is implemented by clients that can list a service's
+// resources created between two UTC days, both included: Twilio's StartDate
+// (firstDay at 00:00:00Z) and EndDate (lastDay at 23:59:59Z) filters, which
+// Twilio documents at whole-day precision. A zero day leaves that end open.
+// Refresh uses it, when the client has it, to list one large service as
+// several day ranges at once instead of one page after another.
+type DayRangeLister interface {
+	ListCreatedBetween(ctx context.Context, kind resource.Kind, parentSID string, firstDay, lastDay time.Time) ([]resource.Observed, error)
+}
+
+// ReadMethod is how Refresh read a service's children.
+type ReadMethod string
+
+const (
+	// ReadList: one paged list of the whole service.
+	ReadList ReadMethod = "list"
+	// ReadListByDay: paged lists of day ranges covering all time, run at once.
+	ReadListByDay ReadMethod = "list-by-day"
+	// ReadFetch: one GET per owned resource, and one per unique_name that a
+	// new resource wants.
+	ReadFetch ReadMethod = "fetch"
+)
 
 // Snapshot is what Twilio held at refresh time, for the resources that
 // matter to a plan: every service of the account, and every conversation of
@@ -25,6 +55,10 @@ type Snapshot struct {
 	// resource missing from a listed parent is gone; from an unlisted one it
 	// is unknown.
 	listed map[resource.Kind]map[string]bool
+	// sizes: service SID → how many children it holds, as last counted.
+	sizes map[string]int
+	// methods: service SID → how Refresh read its children.
+	methods map[string]ReadMethod
 }
 
 // NewSnapshot returns an empty snapshot.
@@ -32,8 +66,26 @@ func NewSnapshot() *Snapshot {
 	return &Snapshot{
 		objects: map[resource.Kind]map[string]map[string]*resource.Observed{},
 		listed:  map[resource.Kind]map[string]bool{},
+		sizes:   map[string]int{},
+		methods: map[string]ReadMethod{},
 	}
 }
+
+// Sizes returns, per service SID, how many conversations the service held
+// when it was last listed (a service that was fetched from keeps the size it
+// was given in RefreshOptions.KnownSizes). Pass it as KnownSizes to the next
+// Refresh so that it can choose between listing and fetching.
+func (s *Snapshot) Sizes() map[string]int {
+	out := make(map[string]int, len(s.sizes))
+	for k, v := range s.sizes {
+		out[k] = v
+	}
+	return out
+}
+
+// Method reports how Refresh read the children of serviceSID ("" when it
+// did not read them).
+func (s *Snapshot) Method(serviceSID string) ReadMethod { return s.methods[serviceSID] }
 
 // SetListed records the complete list of kind's resources under parentSID.
 func (s *Snapshot) SetListed(kind resource.Kind, parentSID string, items []resource.Observed) {
@@ -108,17 +160,42 @@ func parentKey(kind resource.Kind, parentSID string) string {
 	return parentSID
 }
 
+// listPageSize is the largest page Twilio serves for conversations.
+const listPageSize = 100
+
+// minPagesPerSlice keeps day-range slices big enough that their extra
+// partial last pages stay a small share of the requests.
+const minPagesPerSlice = 10
+
 // RefreshOptions tunes Refresh.
 type RefreshOptions struct {
-	// Concurrency bounds how many list calls run at once (default 8).
+	// Concurrency bounds how many requests run at once (default 8).
 	Concurrency int
+	// KnownSizes holds, per service SID, how many conversations the service
+	// held at the last refresh (Snapshot.Sizes). Listing a service costs one
+	// request per 100 conversations in it, whoever owns them; fetching costs
+	// one request per conversation convsync owns there (plus one per
+	// unique_name a new conversation wants, to find conflicts). With a known
+	// size Refresh picks the cheaper; without one it lists, since only a
+	// list shows how big a service is.
+	KnownSizes map[string]int
 }
 
 // Refresh reads from Twilio what a plan over desired and st needs: the
 // account's services (one paged list), then the conversations of every
-// service that a spec or the state refers to, one paged list per service,
-// services in parallel. Its cost is ceil(N/100) requests per service rather
-// than one request per resource.
+// service that a spec or the state refers to, services in parallel.
+//
+// Per service it takes the cheapest complete way (see RefreshOptions):
+//   - fetch: one GET per owned conversation (a 404 means it was deleted
+//     outside convsync) and one GET by unique_name per name a spec wants that
+//     its own conversation does not already hold (a hit is a conflict);
+//   - list by day: when the service spans several pages per slice and api
+//     implements DayRangeLister, day ranges covering all time are listed at
+//     once; an owned conversation missing from them is confirmed with a GET;
+//   - list: one paged list, ceil(N/100) requests.
+//
+// A service with an interrupted create (state.Pending) is always listed in
+// one piece: finding what that create left behind needs every candidate.
 func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *state.State, opts RefreshOptions) (*Snapshot, error) {
 	snap := NewSnapshot()
 	services, err := api.List(ctx, resource.KindService, "")
@@ -153,56 +230,345 @@ func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *st
 		}
 	}
 	sort.Strings(sids)
-	if err := listChildren(ctx, api, snap, sids, opts.Concurrency); err != nil {
+
+	r := &refresher{api: api, snap: snap, opts: opts, sem: make(chan struct{}, concurrencyOf(opts))}
+	var reads []*serviceRead
+	for _, k := range resource.Kinds() {
+		if k.Parent != resource.KindService {
+			continue
+		}
+		for _, sid := range sids {
+			reads = append(reads, r.prepare(k.Kind, sid, desired, st))
+		}
+	}
+	if err := r.run(ctx, reads); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
-// listChildren lists every child kind under each service SID, concurrently.
-func listChildren(ctx context.Context, api Lister, snap *Snapshot, serviceSIDs []string, concurrency int) error {
-	if concurrency <= 0 {
-		concurrency = 8
+func concurrencyOf(opts RefreshOptions) int {
+	if opts.Concurrency <= 0 {
+		return 8
 	}
-	type result struct {
-		kind   resource.Kind
-		parent string
-		items  []resource.Observed
-		err    error
+	return opts.Concurrency
+}
+
+// refresher reads the children of several services with one shared bound on
+// concurrent requests.
+type refresher struct {
+	api  Lister
+	snap *Snapshot
+	opts RefreshOptions
+	sem  chan struct{}
+}
+
+// serviceRead is the reading of one kind's resources under one service.
+type serviceRead struct {
+	kind       resource.Kind
+	serviceSID string
+	method     ReadMethod
+	owned      []*state.Resource
+	// wanted: unique_name → the SID of the owned resource meant to hold it
+	// ("" for a new resource).
+	wanted    map[string]string
+	slices    [][2]time.Time
+	knownSize int
+
+	mu    sync.Mutex
+	items map[string]resource.Observed // by SID
+}
+
+func (sr *serviceRead) add(items ...resource.Observed) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, o := range items {
+		sr.items[o.SID] = o
 	}
-	var jobs []result
-	for _, k := range resource.Kinds() {
-		if k.Parent != resource.KindService {
+}
+
+func (sr *serviceRead) has(sid string) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	_, ok := sr.items[sid]
+	return ok
+}
+
+// prepare gathers what the plan needs from one service and picks how to read it.
+func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []resource.Desired, st *state.State) *serviceRead {
+	sr := &serviceRead{kind: kind, serviceSID: serviceSID, wanted: map[string]string{}, items: map[string]resource.Observed{}}
+	for _, addr := range st.Addresses() {
+		if res := st.Resources[addr.String()]; res.Address.Kind == kind && res.ParentSID == serviceSID {
+			sr.owned = append(sr.owned, res)
+		}
+	}
+	// What an interrupted create left behind is recognised among every
+	// resource created after it started (MatchPending): only a full list
+	// shows them all.
+	mustList := false
+	for _, p := range st.Pending {
+		if p.Address.Kind == kind && p.ParentSID == serviceSID {
+			mustList = true
+		}
+	}
+	for _, d := range desired {
+		name := d.Values[resource.FieldUniqueName]
+		if d.Address.Kind != kind || name == "" || parentSIDOf(d, st) != serviceSID {
 			continue
 		}
-		for _, sid := range serviceSIDs {
-			jobs = append(jobs, result{kind: k.Kind, parent: sid})
+		sr.wanted[name] = ""
+		if own := st.Get(d.Address); own != nil && own.ParentSID == serviceSID {
+			sr.wanted[name] = own.SID
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, concurrency)
-	for i := range jobs {
-		wg.Add(1)
-		go func(j *result) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				j.err = ctx.Err()
-				return
+
+	size, known := r.opts.KnownSizes[serviceSID]
+	sr.knownSize = size
+	listCost := max(1, (size+listPageSize-1)/listPageSize)
+	newNames := 0
+	for _, sid := range sr.wanted {
+		if sid == "" {
+			newNames++
+		}
+	}
+	fetchCost := len(sr.owned) + newNames
+	switch {
+	case !mustList && known && fetchCost < listCost:
+		sr.method = ReadFetch
+	case !mustList:
+		sr.method = ReadList
+		if _, ok := r.api.(DayRangeLister); ok {
+			pages := (max(size, len(sr.owned)) + listPageSize - 1) / listPageSize
+			if n := min(cap(r.sem), pages/minPagesPerSlice); n >= 2 {
+				if sr.slices = daySlices(sr.owned, n); sr.slices != nil {
+					sr.method = ReadListByDay
+				}
 			}
-			defer func() { <-sem }()
-			j.items, j.err = api.List(ctx, j.kind, j.parent)
-		}(&jobs[i])
-	}
-	wg.Wait()
-	for _, j := range jobs {
-		if j.err != nil {
-			return fmt.Errorf("refresh: listing %ss of service %s: %w", lower(j.kind), j.parent, j.err)
 		}
-		snap.SetListed(j.kind, j.parent, j.items)
+	default:
+		sr.method = ReadList
+	}
+	return sr
+}
+
+// parentSIDOf is the service SID d belongs in, when known before apply.
+func parentSIDOf(d resource.Desired, st *state.State) string {
+	if d.Parent.SID != "" {
+		return d.Parent.SID
+	}
+	if !d.Parent.Address.IsZero() {
+		if p := st.Get(d.Parent.Address); p != nil {
+			return p.SID
+		}
+	}
+	return ""
+}
+
+// daySlices cuts all time into at most n ranges of whole UTC days holding
+// about as many of owned's conversations each (by date_created, which
+// Twilio never changes on its own). The first range has no start and the
+// last no end, so conversations created before, after or between the owned
+// ones are listed too; the balance is only as good as owned is typical of
+// the service. nil when owned spans fewer than two days.
+func daySlices(owned []*state.Resource, n int) [][2]time.Time {
+	perDay := map[time.Time]int{}
+	total := 0
+	for _, r := range owned {
+		if r.CreatedAt.IsZero() {
+			continue
+		}
+		perDay[utcDay(r.CreatedAt)]++
+		total++
+	}
+	days := make([]time.Time, 0, len(perDay))
+	for d := range perDay {
+		days = append(days, d)
+	}
+	if len(days) < 2 {
+		return nil
+	}
+	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
+	var cuts []time.Time // first day of every range but the first
+	seen := 0
+	for _, d := range days {
+		if seen > 0 && len(cuts) < n-1 && seen*n >= total*(len(cuts)+1) {
+			cuts = append(cuts, d)
+		}
+		seen += perDay[d]
+	}
+	if len(cuts) == 0 {
+		return nil
+	}
+	out := make([][2]time.Time, 0, len(cuts)+1)
+	var first time.Time
+	for _, c := range cuts {
+		out = append(out, [2]time.Time{first, c.AddDate(0, 0, -1)})
+		first = c
+	}
+	return append(out, [2]time.Time{first, {}})
+}
+
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// run reads every service: first the lists and the fetches by SID, then the
+// follow-ups that depend on them (names to look up, owned resources a
+// day-range list did not show), then records the results.
+func (r *refresher) run(ctx context.Context, reads []*serviceRead) error {
+	var first []task
+	for _, sr := range reads {
+		sr := sr
+		switch sr.method {
+		case ReadList:
+			first = append(first, task{what: sr.describe("listing"), do: func(ctx context.Context) error {
+				items, err := r.api.List(ctx, sr.kind, sr.serviceSID)
+				sr.add(items...)
+				return err
+			}})
+		case ReadListByDay:
+			ranged := r.api.(DayRangeLister)
+			for _, sl := range sr.slices {
+				sl := sl
+				first = append(first, task{what: sr.describe("listing by day"), do: func(ctx context.Context) error {
+					items, err := ranged.ListCreatedBetween(ctx, sr.kind, sr.serviceSID, sl[0], sl[1])
+					sr.add(items...)
+					return err
+				}})
+			}
+		case ReadFetch:
+			for _, own := range sr.owned {
+				first = append(first, r.fetchTask(sr, own.SID))
+			}
+		}
+	}
+	if err := r.all(ctx, first); err != nil {
+		return err
+	}
+
+	var second []task
+	for _, sr := range reads {
+		switch sr.method {
+		case ReadListByDay:
+			// Someone may have changed a date_created during the listing:
+			// an owned conversation is only gone when a GET says so.
+			for _, own := range sr.owned {
+				if !sr.has(own.SID) {
+					second = append(second, r.fetchTask(sr, own.SID))
+				}
+			}
+		case ReadFetch:
+			names := make([]string, 0, len(sr.wanted))
+			for name := range sr.wanted {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				if holder := sr.wanted[name]; holder != "" && sr.holds(holder, name) {
+					continue // its own conversation holds it: no conflict possible
+				}
+				second = append(second, r.fetchTask(sr, name))
+			}
+		}
+	}
+	if err := r.all(ctx, second); err != nil {
+		return err
+	}
+
+	for _, sr := range reads {
+		items := make([]resource.Observed, 0, len(sr.items))
+		for _, o := range sr.items {
+			items = append(items, o)
+		}
+		r.snap.methods[sr.serviceSID] = sr.method
+		if sr.method == ReadFetch {
+			for _, o := range items {
+				r.snap.Put(o)
+			}
+			r.snap.sizes[sr.serviceSID] = sr.knownSize
+			continue
+		}
+		r.snap.SetListed(sr.kind, sr.serviceSID, items)
+		r.snap.sizes[sr.serviceSID] = len(items)
 	}
 	return nil
+}
+
+func (sr *serviceRead) holds(sid, name string) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	o, ok := sr.items[sid]
+	return ok && o.Values[resource.FieldUniqueName] == name
+}
+
+func (sr *serviceRead) describe(verb string) string {
+	return fmt.Sprintf("%s %ss of service %s", verb, lower(sr.kind), sr.serviceSID)
+}
+
+// fetchTask reads one resource by SID or unique_name; not found is an answer.
+func (r *refresher) fetchTask(sr *serviceRead, id string) task {
+	return task{what: fmt.Sprintf("fetching %s %s of service %s", lower(sr.kind), id, sr.serviceSID), do: func(ctx context.Context) error {
+		o, err := r.api.Fetch(ctx, sr.kind, sr.serviceSID, id)
+		switch {
+		case twilioapi.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		}
+		sr.add(o)
+		return nil
+	}}
+}
+
+type task struct {
+	what string
+	do   func(ctx context.Context) error
+}
+
+// all runs tasks at most cap(r.sem) at a time and returns the first error
+// in task order. After an error the tasks not yet started are skipped.
+func (r *refresher) all(ctx context.Context, tasks []task) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(tasks))
+	var wg sync.WaitGroup
+	for i := range tasks {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			select {
+			case r.sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-r.sem }()
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
+			if errs[i] = tasks[i].do(ctx); errs[i] != nil {
+				cancel()
+			}
+		}(i)
+	}
+	wg.Wait()
+	// Report the cause, not the cancellations it led to.
+	var firstErr error
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		wrapped := fmt.Errorf("refresh: %s: %w", tasks[i].what, err)
+		if !errors.Is(err, context.Canceled) {
+			return wrapped
+		}
+		if firstErr == nil {
+			firstErr = wrapped
+		}
+	}
+	return firstErr
 }
 
 func lower(k resource.Kind) string { return resource.Address{Kind: k}.String()[:len(k)] }
