@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,8 @@ type API interface {
 // Store is where the applier records each change as soon as Twilio confirms
 // it. *state.File implements it.
 type Store interface {
-	State() *state.State
+	// View calls fn with the current state without copying it; fn only reads.
+	View(fn func(*state.State))
 	Update(func(*state.State) error) error
 }
 
@@ -132,7 +134,12 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 	if opts.OnEvent == nil {
 		opts.OnEvent = func(Event) {}
 	}
-	a := &applier{api: api, store: store, opts: opts}
+	a := &applier{api: api, store: store, opts: opts, planned: map[string]bool{}}
+	for _, c := range plan.Changes {
+		if c.SID != "" {
+			a.planned[c.SID] = true
+		}
+	}
 	g := buildGraph(plan)
 	a.run(ctx, g)
 	res := &Result{}
@@ -148,6 +155,35 @@ type applier struct {
 	api   API
 	store Store
 	opts  Options
+	// planned holds every SID a step of the plan names: a lost create's
+	// lookup must not take one of them, even before its step records it.
+	planned map[string]bool
+	// lookAlikes serialises creates that Twilio could not tell apart (see
+	// lookAlikeKey), by key.
+	lookAlikes sync.Map // string → *sync.Mutex
+}
+
+// lookAlikeKey identifies the creates whose results a lookup could mistake
+// for one another: same kind, same parent, and the same readable fields that
+// recognition compares (unset fields count as Twilio shows them).
+func lookAlikeKey(kind resource.Kind, parentSID string, v resource.Values) string {
+	attrs := v[resource.FieldAttributes]
+	if attrs == "" {
+		attrs = "{}"
+	}
+	return strings.Join([]string{string(kind), parentSID, v[resource.FieldUniqueName], v[resource.FieldFriendlyName], attrs}, "\x00")
+}
+
+// lockLookAlikes makes a create wait while a look-alike create is in flight:
+// if two were in flight and one answer were lost, its lookup could take the
+// other's resource before that one is recorded, leaving both addresses on
+// one SID and one resource unmanaged. Look-alikes are rare (without a
+// unique_name, identical fields), so this costs nothing in practice.
+func (a *applier) lockLookAlikes(kind resource.Kind, parentSID string, v resource.Values) func() {
+	m, _ := a.lookAlikes.LoadOrStore(lookAlikeKey(kind, parentSID, v), &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // run executes the graph's nodes as their dependencies finish.
@@ -309,11 +345,16 @@ func (a *applier) parentSID(ch *planner.Change) (string, error) {
 	if ch.NewParent.SID != "" || ch.NewParent.Address.IsZero() {
 		return ch.NewParent.SID, nil
 	}
-	r := a.store.State().Get(ch.NewParent.Address)
-	if r == nil {
+	var sid string
+	a.store.View(func(s *state.State) {
+		if r := s.Resources[ch.NewParent.Address.String()]; r != nil {
+			sid = r.SID
+		}
+	})
+	if sid == "" {
 		return "", fmt.Errorf("its %s was not created", ch.NewParent.Address)
 	}
-	return r.SID, nil
+	return sid, nil
 }
 
 // createValues splits the desired values into what the create sends and
@@ -347,6 +388,12 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 		return nil, err
 	}
 	values, closeAfter := createValues(d)
+	unlock := a.lockLookAlikes(d.Address.Kind, parentSID, values)
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	var obs resource.Observed
 	for attempt := 1; ; attempt++ {
 		intent := &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: a.opts.Now().UTC()}
@@ -386,6 +433,8 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	}); err != nil {
 		return &obs, fmt.Errorf("created %s but saving the state failed: %w", obs.SID, err)
 	}
+	unlock()
+	unlock = nil
 	if closeAfter {
 		closing := []planner.FieldChange{{Name: resource.FieldState, Before: resource.StateActive, After: resource.StateClosed}}
 		closed, err := a.update(ctx, ch, obs.SID, obs.ParentSID, closing)
@@ -413,10 +462,12 @@ func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *s
 	snap := planner.NewSnapshot()
 	snap.SetListed(intent.Kind, parent, items)
 	owned := map[string]bool{}
-	for _, r := range a.store.State().Resources {
-		owned[r.SID] = true
-	}
-	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] }), nil
+	a.store.View(func(s *state.State) {
+		for _, r := range s.Resources {
+			owned[r.SID] = true
+		}
+	})
+	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] || a.planned[sid] }), nil
 }
 
 // update sends the changed fields and records them as applied.

@@ -6,15 +6,25 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/convsync/convsync/pkg/resource"
 )
 
 // DefaultPath is where the CLI keeps the state unless told otherwise.
 const DefaultPath = "convsync.state.json"
+
+// DefaultCompactEvery is how many changes the journal holds before the state
+// file is written in full again. At 100,000 resources a full write costs about
+// half a second, so this keeps its share of each change in the tens of
+// microseconds, and the journal (about 1 KiB a change) near 10 MiB.
+const DefaultCompactEvery = 10_000
 
 // Options tune Open.
 type Options struct {
@@ -35,12 +45,26 @@ type Options struct {
 	// ConvsyncVersion is recorded in the file as the writer's version. Defaults to
 	// "dev".
 	ConvsyncVersion string
+	// CompactEvery is how many journal lines (changes) accumulate before the
+	// state file is written in full again and the journal emptied. Defaults to
+	// DefaultCompactEvery. The journal is also compacted when it grows past
+	// twice the state file's size (at least 2 MiB), and on Close.
+	CompactEvery int
+	// Logf receives warnings that are not errors (an incomplete journal line
+	// left by a crash, a compaction that must be retried). Defaults to
+	// log.Printf.
+	Logf func(format string, args ...any)
 
 	onLockBusy func() // tests: called each time the lock is found held
 }
 
 // File is a state file opened for this run. Its methods are safe for concurrent
 // use.
+//
+// On disk it is two files: the state file, written in full (atomically) now
+// and then, and its journal (path+".journal"), to which each change is
+// appended as one fsynced line. The state is the state file with the journal
+// replayed over it. See docs/state.md.
 type File struct {
 	path      string
 	opts      Options
@@ -48,26 +72,47 @@ type File struct {
 	writtenBy string    // convsync_version found in the file
 
 	mu     sync.Mutex
-	state  *State // never changed once stored here: Update stores a new one
-	gen    uint64 // content changes made in memory
+	state  *State   // the live state: Update changes it in place, under mu
+	queued []record // journal lines of changes made in memory, not yet taken by a save
 	closed bool
+	broken error // set when an Update's function changed the state behind the tracker's back
 
-	saveMu   sync.Mutex // one write at a time; also guards the fields below
-	savedGen uint64     // every change up to this one is on disk
-	released bool       // Close gave up the lock: no more writes
-	onDisk   bool       // the state file exists
-	backedUp bool       // this session made its backup
+	saveMu          sync.Mutex // one write at a time; also guards the fields below
+	savedSerial     uint64     // every change up to this serial is on disk
+	unsaved         []record   // journal lines taken from queued that are not on disk yet
+	released        bool       // Close gave up the lock: no more writes
+	onDisk          bool       // the state file exists
+	backedUp        bool       // this session made its backup
+	baseSize        int64      // size of the state file as last written
+	journalSize     int64      // size of the journal as this File left it
+	journalLines    int        // lines in the journal
+	mustCompact     bool       // the journal cannot be trusted to continue: write the state file in full
+	compactRetryAt  int        // after a failed compaction, journal lines before trying again
+	journalNeedsDir bool       // the journal was created: fsync the folder once
 }
 
+// journalPath is where the changes since the last full write go.
+func (f *File) journalPath() string { return f.path + ".journal" }
+
 // Open opens the state file at path: it takes the lock (unless opts.ReadOnly),
-// then reads the file. A missing file gives an empty state with a fresh lineage;
-// nothing is written until the first change.
+// then reads the file and replays its journal. A missing file gives an empty
+// state with a fresh lineage; nothing is written until the first change.
+//
+// A writer that finds changes in the journal (the previous run did not close:
+// a crash) writes them into the state file before returning, so that the
+// backup this run makes is the state as it found it.
 func Open(path string, opts Options) (*File, error) {
 	if opts.Holder == "" {
 		opts.Holder = filepath.Base(os.Args[0])
 	}
 	if opts.ConvsyncVersion == "" {
 		opts.ConvsyncVersion = "dev"
+	}
+	if opts.CompactEvery <= 0 {
+		opts.CompactEvery = DefaultCompactEvery
+	}
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
 	}
 	f := &File{path: path, opts: opts}
 	if !opts.ReadOnly {
@@ -86,32 +131,112 @@ func Open(path string, opts Options) (*File, error) {
 	return f, nil
 }
 
+// load reads the state file and replays the journal. A read-only open holds
+// no lock, so a writer may compact between the two reads; it then sees a state
+// file newer than the one it read, and reads both again.
 func (f *File) load() error {
-	data, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		f.state = New()
-		return nil
+	for attempt := 1; ; attempt++ {
+		err, raced := f.loadOnce()
+		if !raced || attempt == 3 {
+			return err
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("cannot read state file %s: %w", f.path, err)
+}
+
+func (f *File) loadOnce() (err error, raced bool) {
+	base, err := os.Open(f.path)
+	var baseInfo os.FileInfo
+	var data []byte
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("cannot read state file %s: %w", f.path, err), false
+	default:
+		baseInfo, err = base.Stat()
+		if err == nil {
+			data, err = io.ReadAll(base)
+		}
+		base.Close()
+		if err != nil {
+			return fmt.Errorf("cannot read state file %s: %w", f.path, err), false
+		}
+	}
+	journal, err := os.ReadFile(f.journalPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read the journal of state file %s (%s): %w", f.path, f.journalPath(), err), false
+	}
+	replaced := func() bool { // a writer compacted since we opened the state file
+		if f.lock != nil {
+			return false
+		}
+		now, err := os.Stat(f.path)
+		return err == nil && (baseInfo == nil || !os.SameFile(now, baseInfo))
+	}
+
+	if baseInfo == nil {
+		if len(journal) > 0 && !replaced() {
+			return fmt.Errorf("state file %s is missing, but its journal %s holds changes: convsync cannot tell what it belongs to. "+
+				"Nothing was changed. If the state file was moved, move it back; if you deleted it to start again, delete the journal too", f.path, f.journalPath()), false
+		}
+		if len(journal) > 0 {
+			return fmt.Errorf("state file %s appeared while it was being read", f.path), true
+		}
+		f.state = New()
+		return nil, false
 	}
 	s, writtenBy, err := Decode(data)
 	if err != nil {
 		var verr *VersionError
 		if errors.As(err, &verr) {
-			return fmt.Errorf("state file %s %w", f.path, err)
+			return fmt.Errorf("state file %s %w", f.path, err), false
 		}
-		return fmt.Errorf("state file %s cannot be read: %w. Nothing was changed. %s", f.path, err, f.backupAdvice())
+		return fmt.Errorf("state file %s cannot be read: %w. Nothing was changed. %s", f.path, err, f.backupAdvice()), false
+	}
+	rp, err := replayJournal(s, journal)
+	if err != nil {
+		if replaced() {
+			return err, true
+		}
+		return fmt.Errorf("the journal of state file %s (%s) cannot be read: %w. Nothing was changed. "+
+			"The journal holds the changes made since the state file was last written in full; lines before this one are intact. %s",
+			f.path, f.journalPath(), err, f.backupAdvice()), false
 	}
 	f.state, f.writtenBy, f.onDisk = s, writtenBy, true
-	return nil
+	f.baseSize = int64(len(data))
+	f.savedSerial = s.Serial
+	if f.lock == nil { // read-only: never writes, so nothing more to do
+		return nil, false
+	}
+	if rp.torn > 0 {
+		f.opts.Logf("state journal %s: ignoring its incomplete last line (%d bytes), a write cut short by a crash; the Update that made it never returned, so no saved change is lost",
+			f.journalPath(), rp.torn)
+	}
+	if len(journal) == 0 {
+		return nil, false
+	}
+	// The previous writer did not close cleanly. Fold the journal into the
+	// state file now: this run's backup is then the state as this run found it.
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
+	f.journalSize = int64(len(journal))
+	f.journalLines = rp.applied + rp.skipped
+	if rp.applied == 0 { // the state file already holds every complete line
+		err = f.resetJournal()
+	} else {
+		err = f.compact(false)
+	}
+	if err != nil {
+		return fmt.Errorf("state file %s: the previous run stopped before writing its journal %s into it, and doing so now failed: %w. "+
+			"Nothing was lost: the file and its journal are as they were", f.path, f.journalPath(), err), false
+	}
+	return nil, false
 }
 
 func (f *File) backupPath() string { return f.path + ".backup" }
 
 func (f *File) backupAdvice() string {
 	if _, err := os.Stat(f.backupPath()); err == nil {
-		return fmt.Sprintf("The previous version is in %s: if this file cannot be repaired, compare the two and copy the backup over it.", f.backupPath())
+		return fmt.Sprintf("The previous version is in %s: if this file cannot be repaired, compare the two and copy the backup over it (and delete %s, which holds changes on top of the file it replaces).", f.backupPath(), f.journalPath())
 	}
 	return fmt.Sprintf("There is no backup (%s) to fall back on: repair the file by hand.", f.backupPath())
 }
@@ -124,25 +249,65 @@ func (f *File) Path() string { return f.path }
 func (f *File) WrittenBy() string { return f.writtenBy }
 
 // State returns a deep copy of the current state, including changes not yet
-// saved.
-func (f *File) State() *State { return f.current().Clone() }
-
-// Lineage returns the state's lineage.
-func (f *File) Lineage() string { return f.current().Lineage }
-
-// Serial returns the state's serial, counting changes made in memory.
-func (f *File) Serial() uint64 { return f.current().Serial }
-
-func (f *File) current() *State {
+// saved. It costs time and memory proportional to the whole state: to look at
+// a few entries, use Get or View.
+func (f *File) State() *State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.state
+	return f.state.Clone()
 }
 
-// Update applies fn to a copy of the state. If fn fails, nothing changes. If the
-// content changed, the serial goes up by one and the state is saved before
-// Update returns; when several goroutines update at once, one save may carry
-// several changes (group commit). fn must not keep the *State it is given.
+// View calls fn with the current state, without copying it. fn must not
+// change the state, keep it or anything in it after returning, or call
+// another method of f; Updates wait while it runs.
+func (f *File) View(fn func(*State)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.state)
+}
+
+// Get returns a copy of the resource at addr, or nil.
+func (f *File) Get(addr resource.Address) *Resource {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Resources[addr.String()].Clone()
+}
+
+// GetPending returns a copy of the create in flight for addr, or nil.
+func (f *File) GetPending(addr resource.Address) *Pending {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Pending[addr.String()].Clone()
+}
+
+// Lineage returns the state's lineage.
+func (f *File) Lineage() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Lineage
+}
+
+// Serial returns the state's serial, counting changes made in memory.
+func (f *File) Serial() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Serial
+}
+
+// Update applies fn to the state. If fn fails, or the result would not be
+// readable, nothing changes. If the content changed, the serial goes up by one
+// and the change is saved before Update returns: appended to the journal as
+// one fsynced line (the state file itself is rewritten only now and then).
+// When several goroutines update at once, one write may carry several changes
+// (group commit).
+//
+// fn runs on the live state under a mutex, which is what makes a change cost
+// time proportional to itself rather than to the state: fn must read and
+// change it through Get, Put, Remove, GetPending, AddPending and
+// RemovePending (and change in place only what Get and GetPending returned),
+// must not write to the Resources and Pending maps directly, and must not keep
+// the *State after returning. Changes that bypass these methods are refused
+// where they can be detected.
 //
 // If the save fails, the change stays in memory (the next Update or Close tries
 // again), an emergency copy is written, and the error is a *SaveError that says
@@ -156,52 +321,314 @@ func (f *File) Update(fn func(*State) error) error {
 		f.mu.Unlock()
 		return fmt.Errorf("state file %s is closed", f.path)
 	}
-	prev := f.state
-	next := prev.Clone()
-	if err := fn(next); err != nil {
+	if f.broken != nil {
+		f.mu.Unlock()
+		return f.broken
+	}
+	rec, changed, err := f.change(fn)
+	if err != nil || !changed {
 		f.mu.Unlock()
 		return err
 	}
-	changed, err := changedAndValid(prev, next)
-	if err != nil || !changed {
-		f.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("refusing to change state file %s: %w", f.path, err)
-		}
-		return nil
-	}
-	next.Serial++
-	f.state = next
-	f.gen++
-	gen := f.gen
+	f.queued = append(f.queued, rec)
 	f.mu.Unlock()
-	return f.persist(gen)
+	return f.persist(rec.serial)
 }
 
-// persist makes sure every change up to gen is on disk.
-func (f *File) persist(gen uint64) error {
+// change runs fn on the live state with a tracker, then checks, and either
+// keeps (returning the journal line) or undoes what fn did. f.mu is held.
+func (f *File) change(fn func(*State) error) (rec record, changed bool, err error) {
+	s := f.state
+	lineage, serial := s.Lineage, s.Serial
+	resources, pending := s.Resources, s.Pending
+	nResources, nPending := len(resources), len(pending)
+	tx := &tracker{resources: map[string]*Resource{}, pending: map[string]*Pending{}}
+	s.tx = tx
+	fnErr := fn(s)
+	s.tx = nil
+
+	if !sameMap(s.Resources, resources) || !sameMap(s.Pending, pending) {
+		f.broken = fmt.Errorf("state file %s: an update replaced the state's maps instead of using Put and Remove; "+
+			"the state in memory can no longer be trusted, so no further change is accepted (what is saved is intact)", f.path)
+		return record{}, false, f.broken
+	}
+	undo := func() {
+		for k, prev := range tx.resources {
+			if prev == nil {
+				delete(s.Resources, k)
+			} else {
+				s.Resources[k] = prev
+			}
+		}
+		for k, prev := range tx.pending {
+			if prev == nil {
+				delete(s.Pending, k)
+			} else {
+				s.Pending[k] = prev
+			}
+		}
+		s.Lineage, s.Serial = lineage, serial
+	}
+	var changedResources, changedPending []string
+	for k, prev := range tx.resources {
+		cur := s.Resources[k]
+		if cur == nil && prev == nil || cur != nil && cur.Equal(prev) {
+			continue
+		}
+		changedResources = append(changedResources, k)
+		nResources += count(cur != nil) - count(prev != nil)
+		if cur != nil && err == nil {
+			err = validateResource(k, cur)
+		}
+	}
+	for k, prev := range tx.pending {
+		cur := s.Pending[k]
+		if cur == nil && prev == nil || cur != nil && cur.Equal(prev) {
+			continue
+		}
+		changedPending = append(changedPending, k)
+		nPending += count(cur != nil) - count(prev != nil)
+		if cur != nil && err == nil {
+			err = validatePending(k, cur)
+		}
+	}
+	if len(s.Resources) != nResources || len(s.Pending) != nPending {
+		undo()
+		f.broken = fmt.Errorf("state file %s: an update wrote to the state's maps directly instead of using Put and Remove; "+
+			"the state in memory can no longer be trusted, so no further change is accepted (what is saved is intact)", f.path)
+		return record{}, false, f.broken
+	}
+	switch {
+	case fnErr != nil:
+		undo()
+		return record{}, false, fnErr
+	case s.Lineage != lineage:
+		err = fmt.Errorf("the state's lineage cannot change (was %s, now %s)", lineage, s.Lineage)
+	case s.Serial != serial:
+		err = fmt.Errorf("the state's serial is managed by the state file; an update must not set it")
+	}
+	if err != nil {
+		undo()
+		return record{}, false, fmt.Errorf("refusing to change state file %s: %w", f.path, err)
+	}
+	if len(changedResources) == 0 && len(changedPending) == 0 {
+		return record{}, false, nil
+	}
+	s.Serial++
+	line, err := encodeRecord(s, changedResources, changedPending)
+	if err != nil {
+		undo()
+		return record{}, false, fmt.Errorf("refusing to change state file %s: %w", f.path, err)
+	}
+	return record{serial: s.Serial, line: line}, true, nil
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// persist makes sure every change up to serial is on disk.
+func (f *File) persist(serial uint64) error {
 	f.saveMu.Lock()
 	defer f.saveMu.Unlock()
-	if f.savedGen >= gen {
+	if f.savedSerial >= serial {
 		return nil // a save that started after our change carried it
 	}
+	return f.save()
+}
+
+// save writes every change made in memory: as journal lines, or by writing
+// the whole state file when the journal cannot be trusted to continue.
+// f.saveMu is held.
+func (f *File) save() error {
 	f.mu.Lock()
-	snap, snapGen := f.state, f.gen
+	f.unsaved = append(f.unsaved, f.queued...)
+	f.queued = nil
 	f.mu.Unlock()
+	if len(f.unsaved) == 0 && !f.mustCompact {
+		return nil
+	}
 	if f.released { // Close could not save this change and gave up the lock
-		return f.emergency(snap, errors.New("the file was closed (and its lock released) before this change could be saved"))
+		return f.emergency(errors.New("the file was closed (and its lock released) before this change could be saved"))
 	}
-	if err := f.write(snap); err != nil {
-		return f.emergency(snap, err)
+	var err error
+	if !f.onDisk || f.mustCompact {
+		err = f.compact(true)
+	} else {
+		err = f.appendJournal()
 	}
-	f.savedGen = snapGen
+	if err != nil {
+		return f.emergency(err)
+	}
+	if f.journalLines >= f.compactRetryAt && (f.journalLines >= f.opts.CompactEvery || f.journalSize >= 2*max(f.baseSize, 1<<20)) {
+		// Every change is on disk already: a failed compaction loses nothing,
+		// and the journal simply grows until the next try.
+		if err := f.compact(true); err != nil {
+			f.compactRetryAt = f.journalLines + f.opts.CompactEvery
+			f.opts.Logf("state file %s: could not write it in full (%v); every change is safe in its journal %s, and convsync tries again later", f.path, err, f.journalPath())
+		}
+	}
 	return nil
 }
 
-// write replaces the state file atomically: a temporary file in the same
-// folder, fsync, rename over, fsync the folder. The first write of a session
-// first keeps the file as it was when opened in path+".backup".
-func (f *File) write(s *State) (err error) {
+// appendJournal writes the unsaved lines at the end of the journal in one
+// write, and fsyncs it. If the journal is not as this File left it (a failed
+// write left part of a line, or someone removed it), it writes the whole
+// state file instead. f.saveMu is held.
+func (f *File) appendJournal() (err error) {
+	j, err := os.OpenFile(f.journalPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := j.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	info, err := j.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() != f.journalSize {
+		f.mustCompact = true
+		return f.compact(true)
+	}
+	if info.Size() == 0 {
+		if err := j.Chmod(0o600); err != nil {
+			return err
+		}
+		f.journalNeedsDir = true
+	}
+	if err := f.makeBackup(); err != nil {
+		return err
+	}
+	var buf []byte
+	if len(f.unsaved) == 1 {
+		buf = f.unsaved[0].line
+	} else {
+		for _, r := range f.unsaved {
+			buf = append(buf, r.line...)
+		}
+	}
+	if _, err := j.Write(buf); err != nil {
+		return err
+	}
+	if err := j.Sync(); err != nil {
+		return err
+	}
+	if f.journalNeedsDir {
+		if err := syncDir(f.dir()); err != nil {
+			return err
+		}
+		f.journalNeedsDir = false
+	}
+	f.journalSize += int64(len(buf))
+	f.journalLines += len(f.unsaved)
+	f.savedSerial = f.unsaved[len(f.unsaved)-1].serial
+	f.unsaved = nil
+	return nil
+}
+
+// compact writes the whole state atomically, then empties the journal. A
+// crash in between leaves journal lines the state file already holds, which
+// Open skips by their serial. f.saveMu is held; f.mu is taken to encode.
+func (f *File) compact(backup bool) error {
+	var buf bytes.Buffer
+	buf.Grow(int(f.baseSize) + int(f.baseSize)/8)
+	f.mu.Lock()
+	if f.broken != nil { // never write a state changed behind the tracker's back
+		f.mu.Unlock()
+		return f.broken
+	}
+	serial := f.state.Serial
+	err := Encode(&buf, f.state, f.opts.ConvsyncVersion)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if backup {
+		if err := f.makeBackup(); err != nil {
+			return err
+		}
+	}
+	if err := f.writeBase(buf.Bytes()); err != nil {
+		f.mustCompact = true // the journal may lack lines this compaction was to cover
+		return err
+	}
+	f.baseSize = int64(buf.Len())
+	f.savedSerial = max(f.savedSerial, serial)
+	f.unsaved = dropCovered(f.unsaved, serial)
+	f.mu.Lock()
+	f.queued = dropCovered(f.queued, serial)
+	f.mu.Unlock()
+	if err := f.resetJournal(); err != nil {
+		f.mustCompact = true // next save writes the file in full again
+		return nil           // every change is in the state file: this one is saved
+	}
+	f.mustCompact = false
+	f.compactRetryAt = 0
+	return nil
+}
+
+// dropCovered removes the lines a state file at serial already holds.
+func dropCovered(recs []record, serial uint64) []record {
+	i := 0
+	for i < len(recs) && recs[i].serial <= serial {
+		i++
+	}
+	if i == len(recs) {
+		return nil
+	}
+	return append([]record(nil), recs[i:]...)
+}
+
+// resetJournal empties the journal, if there is one.
+func (f *File) resetJournal() error {
+	err := os.Truncate(f.journalPath(), 0)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f.journalSize, f.journalLines = 0, 0
+	return nil
+}
+
+func (f *File) dir() string {
+	dir := filepath.Dir(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	return dir
+}
+
+// makeBackup keeps the state file as this run found it in path+".backup",
+// before the first change of the session reaches the disk.
+func (f *File) makeBackup() error {
+	if !f.onDisk || f.backedUp {
+		return nil
+	}
+	if err := f.backup(f.dir()); err != nil {
+		return fmt.Errorf("keeping the previous version as %s: %w", f.backupPath(), err)
+	}
+	// A full write would make a file the user left looser private again; the
+	// journal leaves the state file in place, so do it here.
+	if err := os.Chmod(f.path, 0o600); err != nil {
+		return err
+	}
+	f.backedUp = true
+	return nil
+}
+
+// writeBase replaces the state file atomically: a temporary file in the same
+// folder, fsync, rename over, fsync the folder.
+func (f *File) writeBase(data []byte) (err error) {
 	dir, base := filepath.Split(f.path)
 	if dir == "" {
 		dir = "."
@@ -219,7 +646,7 @@ func (f *File) write(s *State) (err error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
-	if err := Encode(tmp, s, f.opts.ConvsyncVersion); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -227,12 +654,6 @@ func (f *File) write(s *State) (err error) {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
-	}
-	if f.onDisk && !f.backedUp {
-		if err := f.backup(dir); err != nil {
-			return fmt.Errorf("keeping the previous version as %s: %w", f.backupPath(), err)
-		}
-		f.backedUp = true
 	}
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		return err
@@ -334,12 +755,16 @@ func joinErrs(errs []error) string {
 	return strings.Join(parts, "; ")
 }
 
-// emergency puts a copy of s where it can be found: next to the state file,
+// emergency puts a copy of the whole state where it can be found: next to the state file,
 // then in the system's temporary folder, then on Options.Emergency.
-func (f *File) emergency(s *State, cause error) error {
-	serr := &SaveError{Path: f.path, Serial: s.Serial, Err: cause}
+func (f *File) emergency(cause error) error {
 	var buf bytes.Buffer
-	if err := Encode(&buf, s, f.opts.ConvsyncVersion); err != nil {
+	f.mu.Lock()
+	serial := f.state.Serial
+	err := Encode(&buf, f.state, f.opts.ConvsyncVersion)
+	f.mu.Unlock()
+	serr := &SaveError{Path: f.path, Serial: serial, Err: cause}
+	if err != nil {
 		serr.EmergencyErrs = append(serr.EmergencyErrs, err)
 		return serr
 	}
@@ -363,8 +788,9 @@ func (f *File) emergency(s *State, cause error) error {
 	return serr
 }
 
-// Close saves any change a failed save left behind, then releases the lock.
-// After Close, Update fails.
+// Close saves any change a failed save left behind, writes the journal into
+// the state file (so a cleanly closed state is one file again), then releases
+// the lock. After Close, Update fails.
 func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -372,17 +798,21 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
-	gen := f.gen
 	f.mu.Unlock()
 	if f.lock == nil {
 		return nil
 	}
-	err := f.persist(gen)
 	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
+	err := f.save()
+	if err == nil && f.journalSize > 0 {
+		if cerr := f.compact(true); cerr != nil {
+			// Nothing is lost: the next Open replays the journal.
+			f.opts.Logf("state file %s: could not write it in full on close (%v); every change is safe in its journal %s", f.path, cerr, f.journalPath())
+		}
+	}
 	f.released = true
-	lerr := f.lock.release()
-	f.saveMu.Unlock()
-	if err == nil && lerr != nil {
+	if lerr := f.lock.release(); err == nil && lerr != nil {
 		err = fmt.Errorf("releasing the lock on state file %s: %w", f.path, lerr)
 	}
 	return err

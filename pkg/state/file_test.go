@@ -33,6 +33,17 @@ func readFile(t *testing.T, path string) string {
 	return string(data)
 }
 
+// readSaved returns what is on disk for the state at path: the state file and
+// its journal.
+func readSaved(t *testing.T, path string) string {
+	t.Helper()
+	journal, err := os.ReadFile(path + ".journal")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return readFile(t, path) + "\n--- journal ---\n" + string(journal)
+}
+
 func TestOpenMissingFileGivesEmptyStateAndWritesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DefaultPath)
 	f := openTest(t, path, Options{})
@@ -84,7 +95,7 @@ func TestUpdateBumpsSerialOnlyOnChange(t *testing.T) {
 			path := filepath.Join(t.TempDir(), DefaultPath)
 			f := openTest(t, path, Options{})
 			mustUpdate(t, f, func(s *State) error { s.Put(vip.Clone()); return nil })
-			before := readFile(t, path)
+			before := readSaved(t, path)
 
 			err := f.Update(tt.fn)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
@@ -93,9 +104,9 @@ func TestUpdateBumpsSerialOnlyOnChange(t *testing.T) {
 			if f.Serial() != tt.wantSerial {
 				t.Errorf("serial = %d, want %d", f.Serial(), tt.wantSerial)
 			}
-			after := readFile(t, path)
+			after := readSaved(t, path)
 			if changed := after != before; changed != (tt.wantSerial == 2) {
-				t.Errorf("file rewritten = %v, want %v", changed, tt.wantSerial == 2)
+				t.Errorf("saved state changed = %v, want %v", changed, tt.wantSerial == 2)
 			}
 			if tt.wantSerial == 1 && !f.State().Get(vip.Address).Equal(vip) {
 				t.Errorf("a refused or empty update changed the state: %+v", f.State().Get(vip.Address))
@@ -157,7 +168,7 @@ func TestFilesArePrivate(t *testing.T) {
 	}
 	f := openTest(t, path, Options{})
 	mustUpdate(t, f, func(s *State) error { s.Remove(serviceAddr("support")); return nil })
-	for _, name := range []string{path, path + ".lock"} {
+	for _, name := range []string{path, path + ".lock", path + ".journal"} {
 		info, err := os.Stat(name)
 		if err != nil {
 			t.Fatal(err)

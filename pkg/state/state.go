@@ -23,6 +23,37 @@ type State struct {
 	Resources map[string]*Resource
 	// Pending are creates convsync was about to send, by address string.
 	Pending map[string]*Pending
+
+	// tx records what File.Update's function touches, so that the change can
+	// be checked, journaled and undone without copying the whole state. Nil
+	// outside File.Update.
+	tx *tracker
+}
+
+// tracker remembers, for each entry touched through the methods below during
+// one File.Update, a copy of the entry as it was before the first touch (nil
+// if it was absent).
+type tracker struct {
+	resources map[string]*Resource
+	pending   map[string]*Pending
+}
+
+func (s *State) touchResource(key string) {
+	if s.tx == nil {
+		return
+	}
+	if _, seen := s.tx.resources[key]; !seen {
+		s.tx.resources[key] = s.Resources[key].Clone()
+	}
+}
+
+func (s *State) touchPending(key string) {
+	if s.tx == nil {
+		return
+	}
+	if _, seen := s.tx.pending[key]; !seen {
+		s.tx.pending[key] = s.Pending[key].Clone()
+	}
 }
 
 // Resource is one Twilio resource convsync owns.
@@ -73,8 +104,14 @@ func NewLineage() string {
 
 // Get returns the resource at addr, or nil. Inside File.Update the result may be
 // changed in place; elsewhere treat it as read-only.
+//
+// Inside File.Update, read and change the state only through Get, Put, Remove,
+// GetPending, AddPending and RemovePending (and the entries they return): they
+// tell the file what changed, so a change costs time proportional to itself.
 func (s *State) Get(addr resource.Address) *Resource {
-	return s.Resources[addr.String()]
+	key := addr.String()
+	s.touchResource(key) // the caller may change the result in place
+	return s.Resources[key]
 }
 
 // Put records r under its address, replacing any resource already there.
@@ -82,12 +119,15 @@ func (s *State) Put(r *Resource) {
 	if s.Resources == nil {
 		s.Resources = map[string]*Resource{}
 	}
-	s.Resources[r.Address.String()] = r
+	key := r.Address.String()
+	s.touchResource(key)
+	s.Resources[key] = r
 }
 
 // Remove forgets the resource at addr and reports whether there was one.
 func (s *State) Remove(addr resource.Address) bool {
 	key := addr.String()
+	s.touchResource(key)
 	_, ok := s.Resources[key]
 	delete(s.Resources, key)
 	return ok
@@ -95,7 +135,9 @@ func (s *State) Remove(addr resource.Address) bool {
 
 // GetPending returns the create in flight for addr, or nil.
 func (s *State) GetPending(addr resource.Address) *Pending {
-	return s.Pending[addr.String()]
+	key := addr.String()
+	s.touchPending(key) // the caller may change the result in place
+	return s.Pending[key]
 }
 
 // AddPending records a create about to be sent. An empty Kind is taken from the
@@ -107,13 +149,16 @@ func (s *State) AddPending(p *Pending) {
 	if p.Kind == "" {
 		p.Kind = p.Address.Kind
 	}
-	s.Pending[p.Address.String()] = p
+	key := p.Address.String()
+	s.touchPending(key)
+	s.Pending[key] = p
 }
 
 // RemovePending forgets the create in flight for addr and reports whether there
 // was one.
 func (s *State) RemovePending(addr resource.Address) bool {
 	key := addr.String()
+	s.touchPending(key)
 	_, ok := s.Pending[key]
 	delete(s.Pending, key)
 	return ok
