@@ -35,6 +35,11 @@ func CanonicalJSON(s string) (string, error) {
 // JSONEqual compares two JSON texts by meaning. Text that is not JSON compares
 // by exact equality.
 func JSONEqual(a, b string) bool {
+	if a == b {
+		// Both sides are usually canonical already (the spec loader and the
+		// Twilio client canonicalise), so this is the common case.
+		return true
+	}
 	ca, errA := CanonicalJSON(a)
 	cb, errB := CanonicalJSON(b)
 	if errA != nil || errB != nil {
