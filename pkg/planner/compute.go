@@ -116,17 +116,36 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 	}
 	owner := c.st.Resources[d.Address.String()]
 
+	// A create whose answer was lost is recognised first, also when the state
+	// still names an older resource that is gone from Twilio: re-creating a
+	// resource deleted outside convsync (or moved) records its intent while
+	// the old entry is still there.
+	if (owner == nil || c.snap.Get(kind.Kind, parentKey(kind.Kind, owner.ParentSID), owner.SID) == nil) && !parentPending {
+		if obs := c.matchPending(d.Address, parentSID); obs != nil {
+			ch.Action = Adopt
+			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
+			ch.Reason = "an earlier apply created it but stopped before recording it; convsync recognises it (" + obs.SID + ") and records it instead of creating a duplicate"
+			// What was sent counts as applied (timers included); any field
+			// still different is updated right after adoption.
+			ch.Fields = diffFields(kind, d.Values, obs.Values, c.st.Pending[d.Address.String()].Values)
+			return ch
+		}
+	}
+	if owner == nil || c.snap.Get(kind.Kind, parentKey(kind.Kind, owner.ParentSID), owner.SID) == nil {
+		if obs := c.matchMovedPending(d.Address, parentSID); obs != nil {
+			// Creating it in the new parent replaces the intent: without this
+			// step the resource in the old parent would be forgotten.
+			ch.Action = Replace
+			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
+			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), obs.ParentSID, describeParent(d, parentSID))
+			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: obs.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values)...)
+			c.checkDestroy(d, ch)
+			c.checkUniqueName(d, parentSID, "")
+			return ch
+		}
+	}
 	if owner == nil {
 		if !parentPending {
-			if obs := c.matchPending(d.Address, parentSID); obs != nil {
-				ch.Action = Adopt
-				ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
-				ch.Reason = "an earlier apply created it but stopped before recording it; convsync recognises it (" + obs.SID + ") and records it instead of creating a duplicate"
-				// What was sent counts as applied (timers included); any field
-				// still different is updated right after adoption.
-				ch.Fields = diffFields(kind, d.Values, obs.Values, c.st.Pending[d.Address.String()].Values)
-				return ch
-			}
 			c.checkUniqueName(d, parentSID, "")
 		}
 		ch.Action = Create
@@ -262,6 +281,22 @@ func (c *computer) matchPending(addr resource.Address, parentSID string) *resour
 	return o
 }
 
+// matchMovedPending finds the resource an interrupted create of addr left in
+// a parent other than the one its spec names now.
+func (c *computer) matchMovedPending(addr resource.Address, parentSID string) *resource.Observed {
+	p := c.st.Pending[addr.String()]
+	if p == nil || addr.Kind == resource.KindService || p.ParentSID == "" || p.ParentSID == parentSID {
+		return nil
+	}
+	o := MatchPending(p, c.snap.Under(addr.Kind, p.ParentSID), func(sid string) bool {
+		return c.owned[sid] || c.adopted[sid]
+	})
+	if o != nil {
+		c.adopted[o.SID] = true
+	}
+	return o
+}
+
 // MatchPending finds the resource an interrupted create left behind among
 // candidates (oldest first): one owned by nobody, created no earlier than the
 // intent was recorded (less PendingClockSkew), whose readable fields equal
@@ -284,12 +319,30 @@ func MatchPending(p *state.Pending, candidates []*resource.Observed, taken func(
 	return nil
 }
 
+// unsetValues are what Twilio shows for fields a create did not send, where
+// that is known (messaging_service_sid defaults to the account's own).
+var unsetValues = map[string]string{
+	resource.FieldUniqueName:   "",
+	resource.FieldFriendlyName: "",
+	resource.FieldAttributes:   "{}",
+}
+
 // sameReadable reports whether every readable field that was sent has the
-// same value in Twilio. State is left out: Twilio (and timers) move it.
+// same value in Twilio, and every field that was not sent shows Twilio's
+// unset value: a resource with a unique_name or attributes the create did
+// not send was made by another create. State is left out: Twilio (and
+// timers) move it.
 func sameReadable(kind *resource.KindSchema, sent, have resource.Values) bool {
 	for _, f := range kind.Fields {
+		if f.WriteOnly || f.Name == resource.FieldState {
+			continue
+		}
 		v, ok := sent[f.Name]
-		if !ok || f.WriteOnly || f.Name == resource.FieldState {
+		if !ok {
+			unset, known := unsetValues[f.Name]
+			if h := have[f.Name]; known && h != "" && !equal(&f, unset, h) {
+				return false
+			}
 			continue
 		}
 		if !equal(&f, v, have[f.Name]) {

@@ -188,11 +188,44 @@ func (c *Client) Update(ctx context.Context, kind resource.Kind, parentSID, sid 
 		return resource.Observed{}, err
 	}
 	var obs resource.Observed
+	attempts := 0
 	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, send: func(api *openapi.ApiService) (err error) {
+		attempts++
 		obs, err = send(api)
 		return err
 	}})
+	if err != nil && attempts > 1 && isClosedRefusal(err) {
+		// A retried update that closes a conversation is refused (50377)
+		// when the attempt whose answer was lost closed it already: closed is
+		// final. Read it back; if it holds what was sent, the update is done.
+		if got, ferr := c.Fetch(ctx, kind, parentSID, sid); ferr == nil && holds(kind, got.Values, v) {
+			return got, nil
+		}
+	}
 	return obs, err
+}
+
+// isClosedRefusal reports Twilio's "conversation is closed and cannot be
+// updated" (50377).
+func isClosedRefusal(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == 50377
+}
+
+// holds reports whether have shows every readable value in sent.
+func holds(kind resource.Kind, have, sent resource.Values) bool {
+	schema := resource.Schema(kind)
+	for name, want := range sent {
+		f := schema.Field(name)
+		if f == nil || f.WriteOnly {
+			continue
+		}
+		got := have[name]
+		if f.Equal != nil && !f.Equal(want, got) || f.Equal == nil && want != got {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete removes a resource. A 404 on the first attempt is returned (IsNotFound);
