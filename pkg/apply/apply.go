@@ -186,66 +186,114 @@ func (a *applier) lockLookAlikes(kind resource.Kind, parentSID string, v resourc
 	return mu.Unlock
 }
 
-// run executes the graph's nodes as their dependencies finish.
+// run executes the graph's nodes as their dependencies finish, with
+// Parallelism workers. Ready nodes wait in one queue per service ("lane")
+// and workers take them round-robin across lanes: Twilio limits actions per
+// service, so four services' creates must interleave, not queue behind
+// whichever service's steps happened to become ready first.
 func (a *applier) run(ctx context.Context, g *graph) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, a.opts.Parallelism)
-	var start func(n *node)
-	finish := func(n *node, err error) {
-		mu.Lock()
-		var ready []*node
-		st := g.steps[n.change.Address]
-		if err != nil && st.err == nil {
-			st.err = err
-		}
-		for _, d := range n.dependents {
-			if err != nil {
-				d.failedDep = n.change.Address
-			}
-			d.waiting--
-			if d.waiting == 0 {
-				ready = append(ready, d)
-			}
-		}
-		mu.Unlock()
-		for _, r := range ready {
-			start(r)
+	s := &scheduler{lanes: map[string][]*node{}, unfinished: len(g.nodes)}
+	s.cond = sync.NewCond(&s.mu)
+	for _, n := range g.nodes {
+		if n.waiting == 0 {
+			s.push(n)
 		}
 	}
-	start = func(n *node) {
+	var wg sync.WaitGroup
+	for range min(a.opts.Parallelism, max(len(g.nodes), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !n.failedDep.IsZero() {
-				err := fmt.Errorf("%w: %s failed", ErrSkipped, n.failedDep)
-				a.event(n, Skipped, "", err, 0)
-				finish(n, err)
-				return
+			for {
+				n := s.take()
+				if n == nil {
+					return
+				}
+				var err error
+				if !n.failedDep.IsZero() {
+					err = fmt.Errorf("%w: %s failed", ErrSkipped, n.failedDep)
+					a.event(n, Skipped, "", err, 0)
+				} else {
+					err = a.runNode(ctx, g, n)
+				}
+				s.finish(g, n, err)
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				finish(n, ctx.Err())
-				return
-			}
-			err := a.runNode(ctx, g, n)
-			<-sem
-			finish(n, err)
 		}()
 	}
-	// Collect the first nodes before starting any: once started, finishing
-	// nodes change the others' counters.
-	var ready []*node
-	for _, n := range g.nodes {
-		if n.waiting == 0 {
-			ready = append(ready, n)
+	wg.Wait()
+}
+
+// scheduler holds the ready nodes, one queue per lane.
+type scheduler struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	lanes      map[string][]*node
+	order      []string // lanes in the order they first had work
+	next       int      // where the round-robin resumes
+	unfinished int
+}
+
+// lane is the service a node acts in: Twilio's rate limits are per service.
+func lane(n *node) string {
+	ch := n.change
+	switch {
+	case resource.Schema(ch.Address.Kind).Parent == "":
+		return "account"
+	case n.op != opDelete && !ch.NewParent.IsZero():
+		return ch.NewParent.String()
+	}
+	return ch.ParentSID
+}
+
+// push queues a ready node; the caller holds mu or is the only user.
+func (s *scheduler) push(n *node) {
+	l := lane(n)
+	if _, ok := s.lanes[l]; !ok {
+		s.order = append(s.order, l)
+	}
+	s.lanes[l] = append(s.lanes[l], n)
+}
+
+// take waits for a ready node, round-robin across lanes; nil when every
+// node has finished.
+func (s *scheduler) take() *node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.unfinished == 0 {
+			return nil
+		}
+		for i := range s.order {
+			l := s.order[(s.next+i)%len(s.order)]
+			if q := s.lanes[l]; len(q) > 0 {
+				s.lanes[l] = q[1:]
+				s.next = (s.next + i + 1) % len(s.order)
+				return q[0]
+			}
+		}
+		s.cond.Wait()
+	}
+}
+
+// finish records a node's outcome and queues the dependents it released.
+func (s *scheduler) finish(g *graph, n *node, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := g.steps[n.change.Address]
+	if err != nil && st.err == nil {
+		st.err = err
+	}
+	for _, d := range n.dependents {
+		if err != nil {
+			d.failedDep = n.change.Address
+		}
+		d.waiting--
+		if d.waiting == 0 {
+			s.push(d)
 		}
 	}
-	for _, n := range ready {
-		start(n)
-	}
-	wg.Wait()
+	s.unfinished--
+	s.cond.Broadcast()
 }
 
 func (a *applier) event(n *node, p Phase, sid string, err error, d time.Duration) {
