@@ -31,6 +31,9 @@ type kindAdapter struct {
 	limiterKey                 func(parentSID string) string
 	firstPage                  func(api *openapi.ApiService, parentSID string) (listPage, error)
 	nextPage                   func(api *openapi.ApiService, nextURL string) (listPage, error)
+	// firstPageCreatedBetween lists with Twilio's StartDate/EndDate filters
+	// (nil: the kind's list has none).
+	firstPageCreatedBetween func(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error)
 	fetch                      func(api *openapi.ApiService, parentSID, id string) (resource.Observed, error)
 	// create and update check and convert the values before anything is sent.
 	create func(parentSID string, v resource.Values, o CallOptions) (sendFunc, error)
@@ -236,6 +239,20 @@ var conversationAdapter = &kindAdapter{
 	limiterKey:      func(parentSID string) string { return parentSID },
 	firstPage: func(api *openapi.ApiService, parentSID string) (listPage, error) {
 		resp, err := api.PageServiceConversation(parentSID, &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}, "", "")
+		if err != nil {
+			return listPage{}, err
+		}
+		return conversationPage(resp, parentSID), nil
+	},
+	firstPageCreatedBetween: func(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error) {
+		params := &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}
+		if startDate != "" {
+			params.SetStartDate(startDate)
+		}
+		if endDate != "" {
+			params.SetEndDate(endDate)
+		}
+		resp, err := api.PageServiceConversation(parentSID, params, "", "")
 		if err != nil {
 			return listPage{}, err
 		}
