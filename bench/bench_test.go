@@ -42,9 +42,9 @@ func TestRequestCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var api planner.Lister = client
+			var api planner.Lister = listOnly{client}
 			if tc.dayRanges {
-				api = newDayRangeClient(tw, client)
+				api = client
 			}
 			var opts planner.RefreshOptions
 			if tc.known {

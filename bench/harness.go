@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/twilio/twilio-go/client"
-	openapi "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/planner"
@@ -203,106 +198,9 @@ func measure(t *twilio, r *result, run func() (any, error)) error {
 	return err
 }
 
-// dayRangeClient adds planner.DayRangeLister to convsync's client, with
-// twilio-go's StartDate/EndDate list filters. It is the prototype of a
-// twilioapi.Client method (see docs/performance.md): it has no retries.
-type dayRangeClient struct {
-	*twilioapi.Client
-	api *openapi.ApiService
-}
-
-func newDayRangeClient(t *twilio, c *twilioapi.Client) *dayRangeClient {
-	base, _ := url.Parse(t.url)
-	hc := &http.Client{Timeout: 60 * time.Second, Transport: rewriteHost{base: base, next: http.DefaultTransport}}
-	tc := &client.Client{Credentials: client.NewCredentials(accountSID, authToken), HTTPClient: hc}
-	tc.SetAccountSid(accountSID)
-	return &dayRangeClient{Client: c, api: openapi.NewApiService(&client.RequestHandler{Client: tc})}
-}
-
-type rewriteHost struct {
-	base *url.URL
-	next http.RoundTripper
-}
-
-func (r rewriteHost) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	out.Host = req.URL.Host
-	out.URL.Scheme, out.URL.Host = r.base.Scheme, r.base.Host
-	return r.next.RoundTrip(out)
-}
-
-// ListCreatedBetween lists conversations created from firstDay 00:00:00Z to
-// lastDay 23:59:59Z, the whole-day form Twilio documents. The values hold
-// no ".digits" run, which twilio-go would cut from a GET's query.
-func (d *dayRangeClient) ListCreatedBetween(_ context.Context, kind resource.Kind, parentSID string, firstDay, lastDay time.Time) ([]resource.Observed, error) {
-	if kind != resource.KindConversation {
-		return nil, fmt.Errorf("day ranges are for conversations, not %s", kind)
-	}
-	params := (&openapi.ListServiceConversationParams{}).SetPageSize(100)
-	if !firstDay.IsZero() {
-		params.SetStartDate(firstDay.UTC().Format("2006-01-02") + "T00:00:00Z")
-	}
-	if !lastDay.IsZero() {
-		params.SetEndDate(lastDay.UTC().Format("2006-01-02") + "T23:59:59Z")
-	}
-	page, err := d.api.PageServiceConversation(parentSID, params, "", "")
-	var out []resource.Observed
-	for {
-		if err != nil {
-			return nil, err
-		}
-		for i := range page.Conversations {
-			out = append(out, observed(&page.Conversations[i], parentSID))
-		}
-		if page.Meta.NextPageUrl == nil || *page.Meta.NextPageUrl == "" {
-			return out, nil
-		}
-		page, err = d.nextPage(*page.Meta.NextPageUrl)
-	}
-}
-
-func (d *dayRangeClient) nextPage(next string) (*openapi.ListServiceConversationResponse, error) {
-	resp, err := d.api.RequestHandler().Get(next, nil, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var page openapi.ListServiceConversationResponse
-	return &page, json.NewDecoder(resp.Body).Decode(&page)
-}
-
-func observed(x *openapi.ConversationsV1ServiceConversation, parentSID string) resource.Observed {
-	o := resource.Observed{Kind: resource.KindConversation, ParentSID: parentSID, Values: resource.Values{}, Extra: resource.Values{}}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	o.SID = str(x.Sid)
-	for name, p := range map[string]*string{
-		resource.FieldFriendlyName: x.FriendlyName, resource.FieldUniqueName: x.UniqueName,
-		resource.FieldMessagingServiceSID: x.MessagingServiceSid, resource.FieldState: x.State,
-	} {
-		if p != nil {
-			o.Values[name] = *p
-		}
-	}
-	if x.Attributes != nil {
-		attrs, err := resource.CanonicalJSON(*x.Attributes)
-		if err != nil {
-			attrs = *x.Attributes
-		}
-		o.Values[resource.FieldAttributes] = attrs
-	}
-	if x.DateCreated != nil {
-		o.DateCreated = *x.DateCreated
-	}
-	if x.DateUpdated != nil {
-		o.DateUpdated = *x.DateUpdated
-	}
-	return o
-}
+// listOnly hides the client's ListCreatedBetween from the planner, to
+// measure plain paged listing beside day-range listing.
+type listOnly struct{ planner.Lister }
 
 // median of the durations.
 func median(ds []time.Duration) time.Duration {

@@ -216,10 +216,10 @@ func (b *bench) latency() error {
 		if err != nil {
 			return err
 		}
-		var api planner.Lister = base
-		label := "twilioapi.Client"
+		var api planner.Lister = listOnly{base}
+		label := "paged list only"
 		if c.byDay {
-			api, label = newDayRangeClient(t, base), "+ day-range lists (prototype)"
+			api, label = base, "twilioapi.Client (day-range lists)"
 		}
 		if err := t.emu.SetFaults(emulator.Faults{Latency: latency}); err != nil {
 			return err
