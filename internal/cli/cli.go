@@ -111,7 +111,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", 0, "how long to wait for another convsync holding the state lock")
 	pf.Float64Var(&g.rateLimit, "rate-limit", twilioapi.DefaultActionsPerSecond, "conversation creates+deletes per second per service that convsync allows itself (Twilio's limit is 30); 0 or less turns the client-side limit off")
-	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.importCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand())
+	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.importCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand(), c.runCommand())
 	return root
 }
 
@@ -151,8 +151,9 @@ func (c *CLI) loadSpecs() (*spec.Set, error) {
 	return set, err
 }
 
-// client builds the Twilio client from the environment and flags.
-func (c *CLI) client(log *zap.Logger) (*twilioapi.Client, error) {
+// client builds the Twilio client from the environment and flags. observe,
+// if not nil, sees every HTTP attempt (the daemon's metrics).
+func (c *CLI) client(log *zap.Logger, observe func(twilioapi.Call)) (*twilioapi.Client, error) {
 	cfg, err := twilioapi.ConfigFromEnv(c.getenv)
 	if err != nil {
 		return nil, err
@@ -166,6 +167,7 @@ func (c *CLI) client(log *zap.Logger) (*twilioapi.Client, error) {
 	if c.global.rateLimit <= 0 {
 		cfg.ActionsPerSecondPerService = -1 // off
 	}
+	cfg.Observe = observe
 	return twilioapi.New(cfg)
 }
 
@@ -197,7 +199,7 @@ func (c *CLI) newSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := c.client(log)
+	client, err := c.client(log, nil)
 	if err != nil {
 		return nil, err
 	}

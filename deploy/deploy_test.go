@@ -1,0 +1,278 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// unitDirectives parses a systemd unit: section → key → values (a key may repeat).
+func unitDirectives(t *testing.T, path string) map[string]map[string][]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string][]string{}
+	section := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = strings.Trim(line, "[]")
+			out[section] = map[string][]string{}
+		default:
+			key, value, ok := strings.Cut(line, "=")
+			if !ok || section == "" {
+				t.Fatalf("%s:%d: not a directive: %q", path, n, line)
+			}
+			out[section][key] = append(out[section][key], value)
+		}
+	}
+	return out
+}
+
+// TestSystemdUnitIsHardenedAndNotifies checks the directives operators rely
+// on, then has systemd-analyze verify the unit where it is installed.
+func TestSystemdUnitIsHardenedAndNotifies(t *testing.T) {
+	unit := filepath.Join("systemd", "convsync.service")
+	d := unitDirectives(t, unit)
+	svc := d["Service"]
+	want := map[string]string{
+		"Type":                    "notify",
+		"DynamicUser":             "yes",
+		"StateDirectory":          "convsync",
+		"ProtectSystem":           "strict",
+		"ProtectHome":             "yes",
+		"NoNewPrivileges":         "yes",
+		"RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+		"CapabilityBoundingSet":   "",
+		"LoadCredential":          "twilio-auth-token:/etc/convsync/credentials/twilio-auth-token",
+		"Environment":             "TWILIO_AUTH_TOKEN_FILE=%d/twilio-auth-token",
+		"EnvironmentFile":         "/etc/convsync/convsync.env",
+		"ExecReload":              "/bin/kill -HUP $MAINPID",
+		"WatchdogSec":             "3min",
+	}
+	for key, value := range want {
+		if !slices.Contains(svc[key], value) {
+			t.Errorf("%s: [Service] %s=%s missing (has %q)", unit, key, value, svc[key])
+		}
+	}
+	if !slices.Contains(svc["SystemCallFilter"], "@system-service") {
+		t.Errorf("%s: SystemCallFilter=@system-service missing", unit)
+	}
+	execStart := strings.Join(svc["ExecStart"], " ")
+	for _, part := range []string{" run ", "--state %S/convsync/", "--dir /etc/convsync/specs"} {
+		if !strings.Contains(execStart, part) {
+			t.Errorf("%s: ExecStart lacks %q: %s", unit, part, execStart)
+		}
+	}
+	// The stop timeout (30s by default) must fit in systemd's.
+	if !slices.Contains(svc["TimeoutStopSec"], "45s") {
+		t.Errorf("%s: TimeoutStopSec must exceed --stop-timeout: %q", unit, svc["TimeoutStopSec"])
+	}
+	// No secret in the environment file example.
+	env, err := os.ReadFile(filepath.Join("systemd", "convsync.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if strings.HasPrefix(line, "TWILIO_AUTH_TOKEN=") || strings.HasPrefix(line, "TWILIO_API_SECRET=") {
+			t.Errorf("convsync.env.example sets a secret directly: %q; secrets come from LoadCredential", line)
+		}
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Logf("systemd-analyze is not installed: checked the directives above only")
+		return
+	}
+	// verify insists that ExecStart's binary exists: point it at one that does.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "convsync.service")
+	if err := os.WriteFile(copyPath, bytes.ReplaceAll(data, []byte("/usr/local/bin/convsync"), []byte(self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(analyze, "verify", copyPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	// verify exits 0 on unknown keys but prints them: any line about our unit fails.
+	var problems []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "convsync.service") {
+			problems = append(problems, line)
+		}
+	}
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", unit, err, out.String())
+	}
+}
+
+func TestDockerfileBuildsAStaticNonRootImage(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("container", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	var froms []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "FROM ") {
+			froms = append(froms, line)
+		}
+	}
+	if len(froms) < 2 || !strings.Contains(froms[0], " AS build") {
+		t.Fatalf("want a multi-stage build, got %q", froms)
+	}
+	if last := froms[len(froms)-1]; !strings.Contains(last, "distroless/static") && !strings.Contains(last, "scratch") {
+		t.Fatalf("the final image must be minimal (distroless/static or scratch): %s", last)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "USER 65532:65532", `ENTRYPOINT ["/usr/local/bin/convsync"]`, `CMD ["run"`, "./cmd/convsync"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
+
+type k8sObject struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Replicas *int `yaml:"replicas"`
+		Strategy struct {
+			Type string `yaml:"type"`
+		} `yaml:"strategy"`
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Name          string   `yaml:"name"`
+					Args          []string `yaml:"args"`
+					Env           []struct{ Name, Value string }
+					LivenessProbe *struct {
+						HTTPGet struct{ Path string } `yaml:"httpGet"`
+					} `yaml:"livenessProbe"`
+					ReadinessProbe *struct {
+						HTTPGet struct{ Path string } `yaml:"httpGet"`
+					} `yaml:"readinessProbe"`
+					Ports []struct {
+						ContainerPort int `yaml:"containerPort"`
+					} `yaml:"ports"`
+					VolumeMounts []map[string]any `yaml:"volumeMounts"`
+				} `yaml:"containers"`
+				Volumes []map[string]any `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+func k8sObjects(t *testing.T, path string) []k8sObject {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var out []k8sObject
+	for {
+		var o k8sObject
+		err := dec.Decode(&o)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, o)
+	}
+}
+
+// TestKubernetesExamplesKeepASingleWriter: every Deployment that runs
+// convsync has one replica and strategy Recreate, mounts the specs as a
+// folder (never subPath), keeps the state on a PVC, reads the token from a
+// file, and is probed on /healthz and /readyz.
+func TestKubernetesExamplesKeepASingleWriter(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("kubernetes", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Kubernetes examples: %v", err)
+	}
+	for _, file := range files {
+		deployments := 0
+		for _, o := range k8sObjects(t, file) {
+			if o.Kind != "Deployment" {
+				continue
+			}
+			for _, c := range o.Spec.Template.Spec.Containers {
+				if c.Name != "convsync" {
+					continue
+				}
+				deployments++
+				where := file + ": Deployment " + o.Metadata.Name
+				if o.Spec.Replicas == nil || *o.Spec.Replicas != 1 {
+					t.Errorf("%s: replicas must be exactly 1 (single writer)", where)
+				}
+				if o.Spec.Strategy.Type != "Recreate" {
+					t.Errorf("%s: strategy must be Recreate, not %q (a rolling update runs two writers)", where, o.Spec.Strategy.Type)
+				}
+				if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+					t.Errorf("%s: probes must be /healthz (liveness) and /readyz (readiness)", where)
+				}
+				if len(c.Ports) == 0 || c.Ports[0].ContainerPort != 9464 {
+					t.Errorf("%s: the metrics port 9464 must be declared", where)
+				}
+				if c.Args[0] != "run" || !slices.Contains(c.Args, "/specs") {
+					t.Errorf("%s: args %v", where, c.Args)
+				}
+				for _, m := range c.VolumeMounts {
+					if _, ok := m["subPath"]; ok {
+						t.Errorf("%s: volume mount %v uses subPath, which is never updated", where, m["name"])
+					}
+				}
+				tokenFromFile := false
+				for _, e := range c.Env {
+					tokenFromFile = tokenFromFile || e.Name == "TWILIO_AUTH_TOKEN_FILE"
+					if e.Name == "TWILIO_AUTH_TOKEN" {
+						t.Errorf("%s: the token must come from a file, not TWILIO_AUTH_TOKEN", where)
+					}
+				}
+				if !tokenFromFile {
+					t.Errorf("%s: TWILIO_AUTH_TOKEN_FILE is not set", where)
+				}
+				kinds := map[string]bool{}
+				for _, v := range o.Spec.Template.Spec.Volumes {
+					for k := range v {
+						kinds[k] = true
+					}
+				}
+				for _, k := range []string{"configMap", "persistentVolumeClaim", "secret"} {
+					if !kinds[k] {
+						t.Errorf("%s: no %s volume (specs from a ConfigMap, state on a PVC, credentials from a Secret)", where, k)
+					}
+				}
+			}
+		}
+		if deployments == 0 {
+			t.Errorf("%s: no Deployment runs convsync", file)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+// ErrStopping is returned for Twilio calls refused because the daemon is
+// stopping: nothing was sent.
+var ErrStopping = errors.New("convsync is stopping: this Twilio call was not sent")
+
+// Gate wraps the Twilio API so that, once the daemon starts to stop, no new
+// call is sent while calls already in flight run to their end (their context
+// is not cancelled). The pass in progress then finishes quickly, with every
+// change Twilio confirmed recorded in the state.
+type Gate struct {
+	api    twilioapi.API
+	closed atomic.Bool
+	// onCall is told when a call returns (the loop's heartbeat).
+	onCall atomic.Pointer[func()]
+}
+
+var _ twilioapi.API = (*Gate)(nil)
+
+// NewGate wraps api.
+func NewGate(api twilioapi.API) *Gate { return &Gate{api: api} }
+
+// Close refuses every later call with ErrStopping.
+func (g *Gate) Close() { g.closed.Store(true) }
+
+func (g *Gate) setOnCall(f func()) { g.onCall.Store(&f) }
+
+func (g *Gate) enter() error {
+	if g.closed.Load() {
+		return ErrStopping
+	}
+	return nil
+}
+
+func (g *Gate) leave() {
+	if f := g.onCall.Load(); f != nil {
+		(*f)()
+	}
+}
+
+func (g *Gate) List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error) {
+	if err := g.enter(); err != nil {
+		return nil, err
+	}
+	defer g.leave()
+	return g.api.List(ctx, kind, parentSID)
+}
+
+func (g *Gate) Fetch(ctx context.Context, kind resource.Kind, parentSID, id string) (resource.Observed, error) {
+	if err := g.enter(); err != nil {
+		return resource.Observed{}, err
+	}
+	defer g.leave()
+	return g.api.Fetch(ctx, kind, parentSID, id)
+}
+
+func (g *Gate) Create(ctx context.Context, kind resource.Kind, parentSID string, v resource.Values, o twilioapi.CallOptions) (resource.Observed, error) {
+	if err := g.enter(); err != nil {
+		return resource.Observed{}, err
+	}
+	defer g.leave()
+	return g.api.Create(ctx, kind, parentSID, v, o)
+}
+
+func (g *Gate) Update(ctx context.Context, kind resource.Kind, parentSID, sid string, v resource.Values, o twilioapi.CallOptions) (resource.Observed, error) {
+	if err := g.enter(); err != nil {
+		return resource.Observed{}, err
+	}
+	defer g.leave()
+	return g.api.Update(ctx, kind, parentSID, sid, v, o)
+}
+
+func (g *Gate) Delete(ctx context.Context, kind resource.Kind, parentSID, sid string, o twilioapi.CallOptions) error {
+	if err := g.enter(); err != nil {
+		return err
+	}
+	defer g.leave()
+	return g.api.Delete(ctx, kind, parentSID, sid, o)
+}

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// handler serves the daemon's HTTP endpoints.
+type handler struct {
+	loop    *Loop
+	metrics *Metrics
+	status  func() Status
+}
+
+// NewHandler returns the daemon's HTTP handler:
+//
+//	GET  /healthz                 200 while the process runs
+//	GET  /readyz                  200 or 503, with the status as JSON either way
+//	GET  /metrics                 Prometheus metrics
+//	POST /allow-destroy?count=N   allow one pass to delete or replace up to N resources
+func newHandler(loop *Loop, metrics *Metrics, status func() Status) http.Handler {
+	h := &handler{loop: loop, metrics: metrics, status: status}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics.Handler())
+	}
+	mux.HandleFunc("POST /allow-destroy", h.allowDestroy)
+	mux.HandleFunc("GET /{$}", h.index)
+	return mux
+}
+
+func (h *handler) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, "convsync run\n\nGET  /healthz\nGET  /readyz\nGET  /metrics\nPOST /allow-destroy?count=N\n")
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	s := h.status()
+	code := http.StatusOK
+	if !s.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, s)
+}
+
+// allowDestroy lets the next pass delete or replace up to count resources,
+// runs it, and answers with its report. Only the operator should reach this
+// endpoint: the listener is on loopback unless --listen says otherwise.
+func (h *handler) allowDestroy(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("count")
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{
+			"error": fmt.Sprintf("count=%q: give the number of deletions or replacements to allow for one pass, e.g. POST /allow-destroy?count=12 (see the refused pass in /readyz)", raw)})
+		return
+	}
+	done := h.loop.AllowDestroy(n)
+	select {
+	case report := <-done:
+		code := http.StatusOK
+		if report.Outcome == OutcomeRefused || report.Outcome == OutcomeError {
+			code = http.StatusConflict
+		}
+		writeJSON(w, code, report)
+	case <-r.Context().Done():
+		// The allowance stays queued for the next pass.
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
