@@ -33,7 +33,7 @@ func TestListCreatedBetweenAgainstTheEmulator(t *testing.T) {
 	}
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
 	for i, sid := range sids {
-		created := day(10+i).Add(13*time.Hour + 500*time.Millisecond) // 10th, 11th, 12th, early afternoon
+		created := day(10 + i).Add(13*time.Hour + 500*time.Millisecond) // 10th, 11th, 12th, early afternoon
 		if err := emu.EditConversation(svc.SID, sid, func(c *emulator.Conversation) { c.DateCreated = created }); err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ type kindAdapter struct {
 	// firstPageCreatedBetween lists with Twilio's StartDate/EndDate filters
 	// (nil: the kind's list has none).
 	firstPageCreatedBetween func(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error)
-	fetch                      func(api *openapi.ApiService, parentSID, id string) (resource.Observed, error)
+	fetch                   func(api *openapi.ApiService, parentSID, id string) (resource.Observed, error)
 	// create and update check and convert the values before anything is sent.
 	create func(parentSID string, v resource.Values, o CallOptions) (sendFunc, error)
 	update func(parentSID, sid string, v resource.Values, o CallOptions) (sendFunc, error) // nil: no update endpoint
