@@ -20,9 +20,12 @@ import (
 )
 
 func main() {
-	only := flag.String("only", "", "run only these scenarios (comma-separated: refresh, choice, latency, growth, apply)")
+	only := flag.String("only", "", "run only these scenarios (comma-separated: refresh, choice, latency, growth, apply, daemon)")
 	withApply := flag.Bool("apply", false, "also run the apply throughput scenario (about 45 s)")
 	runs := flag.Int("runs", 3, "runs per measurement; the median wall time is shown")
+	edits := flag.Int("daemon-edits", 100, "daemon scenario: spec edits measured per run")
+	files := flag.Int("daemon-files", 100, "daemon scenario: spec files the 10,000 conversations are spread over")
+	debounces := flag.String("daemon-debounce", "200ms,50ms", "daemon scenario: --debounce values to run (comma-separated)")
 	flag.Parse()
 	want := func(name string) bool {
 		if *only != "" {
@@ -35,6 +38,19 @@ func main() {
 		}
 		return name != "apply" || *withApply
 	}
+	daemonOpts := daemonOptions{conversations: 10000, files: *files, edits: *edits}
+	for _, s := range strings.Split(*debounces, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			fmt.Fprintf(os.Stderr, "-daemon-debounce %q: want positive durations such as 200ms,50ms\n", *debounces)
+			os.Exit(2)
+		}
+		daemonOpts.debounces = append(daemonOpts.debounces, d)
+	}
+	if *edits < 1 || *files < 1 || *files > daemonOpts.conversations {
+		fmt.Fprintf(os.Stderr, "-daemon-edits must be at least 1 and -daemon-files between 1 and %d\n", daemonOpts.conversations)
+		os.Exit(2)
+	}
 	b := &bench{ctx: context.Background(), runs: max(*runs, 1)}
 	fmt.Printf("convsync bench — %s, %s/%s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	for _, sc := range []struct {
@@ -46,6 +62,7 @@ func main() {
 		{"latency", b.latency},
 		{"growth", b.growth},
 		{"apply", b.applyThroughput},
+		{"daemon", func() error { return b.daemonReaction(daemonOpts) }},
 	} {
 		if !want(sc.name) {
 			continue
