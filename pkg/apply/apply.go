@@ -442,8 +442,29 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 			unlock()
 		}
 	}()
+	// An intent left by an earlier run whose create may have happened: look
+	// before sending another (the planner normally adopts it first; this is
+	// the last line of defence against a duplicate).
+	var earlier *state.Pending
 	var obs resource.Observed
-	for attempt := 1; ; attempt++ {
+	adoptedEarlier := false
+	a.store.View(func(s *state.State) {
+		if p := s.Pending[d.Address.String()]; p != nil && p.ParentSID == parentSID {
+			earlier = p.Clone()
+		}
+	})
+	if earlier != nil {
+		found, err := a.findPending(ctx, ch, earlier)
+		if err != nil {
+			return nil, fmt.Errorf("an earlier create of it may have happened, and looking for it failed (%v); nothing was sent", err)
+		}
+		if found != nil {
+			// What that create sent counts as applied; the next plan
+			// updates whatever still differs from the spec.
+			obs, adoptedEarlier, values, closeAfter = *found, true, earlier.Values.Clone(), false
+		}
+	}
+	for attempt := 1; !adoptedEarlier; attempt++ {
 		intent := &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: a.opts.Now().UTC()}
 		if err := a.store.Update(func(s *state.State) error { s.AddPending(intent); return nil }); err != nil {
 			return nil, fmt.Errorf("recording the create intent (nothing was sent): %w", err)

@@ -94,6 +94,15 @@ func buildGraph(plan *planner.Plan) *graph {
 			// A parent's create before its child's create.
 			g.edge(g.mainNode[dep], g.mainNode[ch.Address])
 		}
+		for _, dep := range ch.AfterFree {
+			// Whatever frees the unique_name before whatever takes it: the
+			// holder's delete, or its rename.
+			from := g.deleteNode[dep]
+			if from == nil {
+				from = g.mainNode[dep]
+			}
+			g.edge(from, g.mainNode[ch.Address])
+		}
 	}
 	return g
 }

@@ -67,6 +67,9 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 			for _, d := range c.DependsOn {
 				visit(d)
 			}
+			for _, d := range c.AfterFree {
+				visit(d)
+			}
 		}
 	}
 	for _, t := range targets {

@@ -94,8 +94,11 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specHash string, full bool, allowDestroy int) (*PassResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := &PassResult{Full: full || r.snap == nil}
 	st := r.Store.State()
+	// An interrupted create (a pending intent) is only recognised by
+	// listing its parent: an incremental pass never lists, and would plan
+	// a second create. Such passes are full.
+	res := &PassResult{Full: full || r.snap == nil || len(st.Pending) > 0}
 	current := make(map[resource.Address]resource.Desired, len(desired))
 	for _, d := range desired {
 		current[d.Address] = d
@@ -117,15 +120,18 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 	} else if err := r.refreshChanged(ctx, res.Changed, current, st); err != nil {
 		return res, err
 	}
-	r.last = current
 
 	plan, err := planner.Compute(desired, st, r.snap)
 	if err != nil {
+		// The problem may be fixed in Twilio rather than in the specs (a
+		// unique_name taken by someone else): read everything next time.
+		r.snap = nil
 		return res, err
 	}
+	r.last = current
 	plan.SpecHash = specHash
 	res.Plan = plan
-	res.Deferred = r.holdBack(plan, current)
+	res.Deferred = r.holdBack(plan, current, res.Full)
 
 	limit := r.MaxDestroy
 	if allowDestroy > limit {
@@ -216,12 +222,24 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 
 // holdBack removes from the plan the steps still in backoff, and the steps
 // that depend on them, and returns their addresses.
-func (r *Reconciler) holdBack(plan *planner.Plan, current map[resource.Address]resource.Desired) []resource.Address {
+func (r *Reconciler) holdBack(plan *planner.Plan, current map[resource.Address]resource.Desired, full bool) []resource.Address {
 	now := r.now()
 	held := map[resource.Address]bool{}
+	pending := map[resource.Address]bool{}
+	for _, c := range plan.Changes {
+		if c.Action != planner.NoOp {
+			pending[c.Address] = true
+		}
+	}
 	for addr, b := range r.backoff {
 		d, stillWanted := current[addr]
 		switch {
+		case !pending[addr]:
+			delete(r.backoff, addr) // nothing left to do: resolved, by whoever
+		case b.terminal && full:
+			// A full resync looks again: what Twilio refused may have been
+			// fixed in Twilio (a name freed, a service restored).
+			delete(r.backoff, addr)
 		case b.terminal && stillWanted && sameDesired(b.desired, d):
 			held[addr] = true
 		case b.terminal:
@@ -239,7 +257,7 @@ func (r *Reconciler) holdBack(plan *planner.Plan, current map[resource.Address]r
 			if held[c.Address] {
 				continue
 			}
-			for _, d := range c.DependsOn {
+			for _, d := range append(c.DependsOn[:len(c.DependsOn):len(c.DependsOn)], c.AfterFree...) {
 				if held[d] {
 					held[c.Address], grew = true, true
 					break

@@ -15,6 +15,12 @@ import (
 // that create (Twilio's clock and ours differ).
 const PendingClockSkew = 5 * time.Minute
 
+// PendingWindow is how long after a recorded create intent Twilio may have
+// carried the create out: the longest a create request can take (the
+// default create timeout is 10 minutes; an hour leaves room for longer
+// ones) plus clock skew. A resource created later was made by someone else.
+const PendingWindow = time.Hour + PendingClockSkew
+
 // Error is one reason a plan cannot be made.
 type Error struct {
 	Address resource.Address
@@ -66,6 +72,8 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 		}
 	}
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
+	c.resolveClaims(plan)
+	c.countCascades(plan)
 	c.linkDependencies(plan)
 	sortChanges(plan.Changes)
 	if len(c.errs) > 0 {
@@ -81,6 +89,7 @@ type computer struct {
 	owned   map[string]bool // SIDs in state
 	adopted map[string]bool // SIDs recognised from pending creates
 	wanted  map[resource.Address]bool
+	claims  []claim
 	errs    Errors
 }
 
@@ -97,8 +106,13 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 	if d.Parent.Address.IsZero() {
 		return "", false
 	}
-	if pc := c.byAddr[d.Parent.Address]; pc != nil && (pc.Action == Create || pc.Action == Replace) {
-		return "", true
+	if pc := c.byAddr[d.Parent.Address]; pc != nil {
+		switch pc.Action {
+		case Create, Replace:
+			return "", true
+		case Adopt:
+			return pc.SID, false // recognised from an interrupted create: known now
+		}
 	}
 	if r := c.st.Resources[d.Parent.Address.String()]; r != nil {
 		return r.SID, false
@@ -127,7 +141,12 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 			ch.Reason = "an earlier apply created it but stopped before recording it; convsync recognises it (" + obs.SID + ") and records it instead of creating a duplicate"
 			// What was sent counts as applied (timers included); any field
 			// still different is updated right after adoption.
-			ch.Fields = diffFields(kind, d.Values, obs.Values, c.st.Pending[d.Address.String()].Values)
+			ch.Fields = dropTimerDrivenState(d.Values, obs.Values, diffFields(kind, d.Values, obs.Values, c.st.Pending[d.Address.String()].Values))
+			if obs.Values[resource.FieldState] == resource.StateClosed {
+				// Closed refuses updates: adopt only; the next plan says
+				// what, if anything, a closed conversation still needs.
+				ch.Fields = nil
+			}
 			return ch
 		}
 	}
@@ -188,6 +207,12 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 	}
 	ch.Observed = obs
 	ch.Fields = dropTimerDrivenState(d.Values, obs.Values, diffFields(kind, d.Values, obs.Values, owner.Applied))
+	if closedByOwnTimer(d.Values, obs.Values) {
+		// Its spec's timers.closed closed it: it is finished, as the spec
+		// asked. Replacing it for a later edit would give it a new SID and
+		// lose its history; remove timers.closed to have it replaced.
+		ch.Fields = nil
+	}
 	if len(ch.Fields) == 0 {
 		ch.Action = NoOp
 		return ch
@@ -233,25 +258,86 @@ func (c *computer) checkDestroy(d *resource.Desired, ch *Change) {
 	}
 }
 
-// checkUniqueName fails the plan when d's unique_name is held in Twilio by a
-// resource convsync does not own (creating would fail with 50353). Adopting it
-// is an explicit decision: the message gives the import command.
+// claim is a step that needs a unique_name in a parent (create, replace,
+// rename); resolveClaims checks who holds it now.
+type claim struct {
+	addr      resource.Address
+	kind      resource.Kind
+	parentSID string
+	name      string
+	self      string // the claimant's own SID, which may hold the name already
+}
+
+// checkUniqueName records that d's step needs its unique_name in parentSID.
 func (c *computer) checkUniqueName(d *resource.Desired, parentSID, self string) {
 	name, ok := d.Values[resource.FieldUniqueName]
 	if !ok || name == "" || parentSID == "" {
 		return
 	}
-	for _, o := range c.snap.Under(d.Address.Kind, parentSID) {
-		if o.SID == self || o.Values[resource.FieldUniqueName] != name {
-			continue
+	c.claims = append(c.claims, claim{addr: d.Address, kind: d.Address.Kind, parentSID: parentSID, name: name, self: self})
+}
+
+// resolveClaims checks every unique_name a step needs against who holds it
+// in Twilio. A resource convsync does not own fails the plan (creating would
+// fail with 50353) with the import command that would adopt it: adoption is
+// an explicit decision. A resource convsync owns must give the name up in
+// this plan (deleted, replaced, or renamed), and the claimant waits for that
+// step (AfterFree); one that keeps it fails the plan.
+func (c *computer) resolveClaims(plan *Plan) {
+	bySID := map[string]*Change{}
+	byAddr := map[resource.Address]*Change{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		byAddr[ch.Address] = ch
+		if ch.SID != "" {
+			bySID[ch.SID] = ch
 		}
-		if c.owned[o.SID] || c.adopted[o.SID] {
-			return // ours: a rename within this plan, which Twilio sorts out in order
-		}
-		c.fail(d.Address, "unique_name %q is already taken in service %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
-			name, parentSID, o.SID, d.Address, ImportID(d.Address.Kind, parentSID, o.SID))
-		return
 	}
+	ownerOf := map[string]resource.Address{}
+	for _, r := range c.st.Resources {
+		ownerOf[r.SID] = r.Address
+	}
+	for _, cl := range c.claims {
+		for _, o := range c.snap.Under(cl.kind, cl.parentSID) {
+			if o.SID == cl.self || o.Values[resource.FieldUniqueName] != cl.name {
+				continue
+			}
+			if !c.owned[o.SID] && !c.adopted[o.SID] {
+				c.fail(cl.addr, "unique_name %q is already taken in service %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
+					cl.name, cl.parentSID, o.SID, cl.addr, ImportID(cl.kind, cl.parentSID, o.SID))
+				break
+			}
+			holder := bySID[o.SID]
+			if holder != nil && holder.Address != cl.addr && releasesName(holder) {
+				if me := byAddr[cl.addr]; me != nil {
+					me.AfterFree = append(me.AfterFree, holder.Address)
+				}
+				break
+			}
+			who := ownerOf[o.SID]
+			if holder != nil {
+				who = holder.Address
+			}
+			c.fail(cl.addr, "unique_name %q is held in service %s by %s (%s), which keeps it. Give one of them another unique_name, or remove %s's spec first", cl.name, cl.parentSID, who, o.SID, who)
+			break
+		}
+	}
+}
+
+// releasesName reports whether a step frees its resource's unique_name:
+// it deletes the resource, or renames it.
+func releasesName(ch *Change) bool {
+	if ch.Action.Destroys() {
+		return true
+	}
+	if ch.Action == Update || ch.Action == Adopt {
+		for _, f := range ch.Fields {
+			if f.Name == resource.FieldUniqueName {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ImportID is the seed's import format: /Services/IS…/Conversations/CH… or /Services/IS….
@@ -298,25 +384,35 @@ func (c *computer) matchMovedPending(addr resource.Address, parentSID string) *r
 }
 
 // MatchPending finds the resource an interrupted create left behind among
-// candidates (oldest first): one owned by nobody, created no earlier than the
-// intent was recorded (less PendingClockSkew), whose readable fields equal
-// what was sent. The oldest match wins. Twilio has no idempotency key; this
-// is how convsync avoids creating a duplicate after a lost answer.
+// candidates: one owned by nobody, created within PendingWindow of the
+// moment the intent was recorded (allowing PendingClockSkew before it),
+// whose readable fields equal what was sent and whose unsent fields are
+// unset. Of several, the one created closest to the intent wins. Twilio has
+// no idempotency key; this is how convsync avoids creating a duplicate after
+// a lost answer.
 func MatchPending(p *state.Pending, candidates []*resource.Observed, taken func(sid string) bool) *resource.Observed {
 	kind := resource.Schema(p.Address.Kind)
+	var best *resource.Observed
+	var bestDistance time.Duration
 	for _, o := range candidates {
 		if taken(o.SID) {
 			continue
 		}
-		if o.DateCreated.Before(p.StartedAt.Add(-PendingClockSkew)) {
+		if o.DateCreated.Before(p.StartedAt.Add(-PendingClockSkew)) || o.DateCreated.After(p.StartedAt.Add(PendingWindow)) {
 			continue
 		}
 		if !sameReadable(kind, p.Values, o.Values) {
 			continue
 		}
-		return o
+		d := o.DateCreated.Sub(p.StartedAt)
+		if d < 0 {
+			d = -d
+		}
+		if best == nil || d < bestDistance {
+			best, bestDistance = o, d
+		}
 	}
-	return nil
+	return best
 }
 
 // unsetValues are what Twilio shows for fields a create did not send, where
@@ -366,6 +462,15 @@ func (c *computer) planRemoved() []Change {
 		if obs == nil {
 			ch.Action = Forget
 			ch.Reason = "no longer in the specs, and already gone from Twilio: only the state entry is removed"
+			if p := c.st.Pending[addr]; p != nil {
+				if re := c.matchPending(r.Address, p.ParentSID); re != nil {
+					// An interrupted re-create left a resource behind.
+					ch.Action = Delete
+					ch.SID, ch.ParentSID, ch.Observed = re.SID, re.ParentSID, re
+					ch.Reason = "no longer in the specs; an interrupted apply had created it again (" + re.SID + ")"
+					ch.Fields = deleteFields(resource.Schema(r.Address.Kind), re.Values)
+				}
+			}
 		} else {
 			ch.Action = Delete
 			ch.Observed = obs
@@ -395,6 +500,59 @@ func (c *computer) planRemoved() []Change {
 		out = append(out, ch)
 	}
 	return out
+}
+
+// countCascades records, on each step that deletes a parent, how many of
+// its children go with it without a step of their own (convsync does not
+// manage them), and says so in a warning: deleting a service deletes every
+// conversation in it. Plan.Destroys counts them, so the daemon's deletion
+// guard sees a service replacement for what it is.
+func (c *computer) countCascades(plan *Plan) {
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		if !ch.Action.Destroys() || ch.SID == "" || resource.Schema(ch.Address.Kind).Parent != "" {
+			continue
+		}
+		unmanaged, known := 0, true
+		for _, k := range resource.Kinds() {
+			if k.Parent != ch.Address.Kind {
+				continue
+			}
+			if c.snap.Listed(k.Kind, ch.SID) {
+				for _, o := range c.snap.Under(k.Kind, ch.SID) {
+					if !c.owned[o.SID] && !c.adopted[o.SID] {
+						unmanaged++
+					}
+				}
+				continue
+			}
+			if size, ok := c.snap.Sizes()[ch.SID]; ok {
+				owned := 0
+				for _, r := range c.st.Resources {
+					if r.ParentSID == ch.SID {
+						owned++
+					}
+				}
+				unmanaged += max(0, size-owned)
+				continue
+			}
+			known = false
+		}
+		ch.Cascade = unmanaged
+		switch {
+		case !known:
+			ch.Warnings = append(ch.Warnings, "convsync did not read what it holds: everything in it is deleted with it")
+		case unmanaged > 0:
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("it holds %d %s that convsync does not manage; %s deleted with it", unmanaged, plural(unmanaged, "conversation", "conversations"), plural(unmanaged, "it is", "they are")))
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // linkDependencies fills DependsOn: a child's create waits for its parent's
@@ -475,6 +633,13 @@ func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) 
 		out = append(out, FieldChange{Name: f.Name, Before: h, After: w, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly})
 	}
 	return out
+}
+
+// closedByOwnTimer reports a conversation that is closed in Twilio while its
+// spec does not ask for closed but sets timers.closed: its timer fired.
+func closedByOwnTimer(want, have resource.Values) bool {
+	_, closedTimer := want[resource.FieldTimersClosed]
+	return closedTimer && have[resource.FieldState] == resource.StateClosed && want[resource.FieldState] != resource.StateClosed
 }
 
 // dropTimerDrivenState removes a state difference that the spec's own

@@ -78,6 +78,12 @@ type Change struct {
 	Observed *resource.Observed
 	// DependsOn lists steps (by address) that must finish first.
 	DependsOn []resource.Address
+	// AfterFree lists steps that free the unique_name this step needs (a
+	// delete, a replace's delete, or a rename): it waits for them.
+	AfterFree []resource.Address
+	// Cascade counts the children deleted with this resource that have no
+	// step of their own (a service's unmanaged conversations).
+	Cascade int
 }
 
 // Plan is the result of planning: the steps and what they were computed from.
@@ -134,12 +140,13 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// Destroys counts the steps that delete something in Twilio.
+// Destroys counts the resources the plan deletes in Twilio: one per delete
+// or replace step, plus the children that go with a deleted parent.
 func (p *Plan) Destroys() int {
 	n := 0
 	for _, c := range p.Changes {
 		if c.Action.Destroys() {
-			n++
+			n += 1 + c.Cascade
 		}
 	}
 	return n

@@ -49,6 +49,11 @@ func Load(path string) (*Plan, error) {
 
 // CheckFresh refuses a saved plan when the state moved on since it was made.
 func (p *Plan) CheckFresh(lineage string, serial uint64) error {
+	if p.StateSerial == 0 && serial == 0 {
+		// No state file existed at plan time, and none has been written
+		// since: each open of a missing file makes up a new lineage.
+		return nil
+	}
 	if p.StateLineage != lineage {
 		return fmt.Errorf("the saved plan was made for a different state (lineage %s, this state is %s): plan again", p.StateLineage, lineage)
 	}
