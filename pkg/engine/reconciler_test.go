@@ -1,0 +1,114 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/convsync/convsync/pkg/emulator"
+	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+const (
+	accountSID = "AC55555555555555555555555555555555"
+	authToken  = "enginetesttoken"
+)
+
+type fixture struct {
+	emu   *emulator.Server
+	store *state.File
+	rec   *engine.Reconciler
+}
+
+func newFixture(t *testing.T, maxDestroy int) *fixture {
+	t.Helper()
+	emu, err := emulator.New(emulator.Options{AccountSID: accountSID, AuthToken: authToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	api, err := twilioapi.New(twilioapi.Config{AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL, ActionsPerSecondPerService: -1, MaxAttempts: 2,
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(t.TempDir(), "state.json"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &fixture{emu: emu, store: store, rec: &engine.Reconciler{Engine: &engine.Engine{API: api}, Store: store, MaxDestroy: maxDestroy}}
+}
+
+func svc(name, friendly string) resource.Desired {
+	return resource.Desired{Address: resource.Address{Kind: resource.KindService, Name: name}, Values: resource.Values{resource.FieldFriendlyName: friendly}}
+}
+
+func conv(name, service string) resource.Desired {
+	return resource.Desired{Address: resource.Address{Kind: resource.KindConversation, Name: name}, Parent: resource.Ref{Address: resource.Address{Kind: resource.KindService, Name: service}}, Values: resource.Values{resource.FieldFriendlyName: name}}
+}
+
+func TestGuardCountsTheConversationsAServiceReplacementDeletes(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx := context.Background()
+	if _, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "S")}, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	sid := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	if _, err := f.emu.SeedConversations(sid, 20, "app-"); err != nil { // the app's own
+		t.Fatal(err)
+	}
+	_, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "Renamed")}, "h2", true, -1)
+	var refused *engine.TooManyDestroysError
+	if !errors.As(err, &refused) || refused.Count != 21 {
+		t.Fatalf("want the pass refused for 21 destroys (the service and its 20 conversations), got %v", err)
+	}
+	if cs, _ := f.emu.Conversations(sid); len(cs) != 20 {
+		t.Fatalf("the refused pass changed Twilio: %d conversations left", len(cs))
+	}
+}
+
+func TestPassWithAPendingCreateIsFull(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx := context.Background()
+	desired := []resource.Desired{svc("s", "S")}
+	if _, err := f.rec.Pass(ctx, desired, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	sid := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	// A create that happened but was never recorded: Twilio has it, the
+	// state has only the intent.
+	if _, err := f.emu.SeedConversations(sid, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := f.emu.Conversations(sid)
+	if err := f.emu.EditConversation(sid, cs[0].SID, func(c *emulator.Conversation) { name := "c"; c.FriendlyName = &name; c.UniqueName = nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Update(func(s *state.State) error {
+		s.AddPending(&state.Pending{Address: resource.Address{Kind: resource.KindConversation, Name: "c"}, Kind: resource.KindConversation, ParentSID: sid, Values: resource.Values{resource.FieldFriendlyName: "c"}, StartedAt: time.Now().UTC()})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.rec.Pass(ctx, append(desired, conv("c", "s")), "h2", false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Full {
+		t.Fatal("a pass with a pending intent must read Twilio in full")
+	}
+	if cs, _ := f.emu.Conversations(sid); len(cs) != 1 {
+		t.Fatalf("%d conversations: the interrupted create was repeated instead of adopted", len(cs))
+	}
+	if got := f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "c"}); got == nil || got.SID != cs[0].SID {
+		t.Fatalf("state has %+v, want the adopted %s", got, cs[0].SID)
+	}
+}
