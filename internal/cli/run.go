@@ -149,7 +149,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 	err = daemon.Run(c.ctx, daemon.Config{
 		Loop: daemon.LoopOptions{
 			Dir:        c.global.dir,
-			Load:       spec.LoadDir,
+			Load:       spec.NewCache().LoadDir, // reloads parse only changed files
 			Reconciler: rec,
 			Resync:     o.resync,
 			Managed: func() map[string]int {

@@ -63,7 +63,7 @@ var _ Reconciler = (*engine.Reconciler)(nil)
 
 // LoopOptions configure a Loop.
 type LoopOptions struct {
-	// Dir is the spec folder, read by Load (default spec.LoadDir) on every pass.
+	// Dir is the spec folder, read by Load (default: a spec.Cache) on every pass.
 	Dir  string
 	Load func(dir string) (*spec.Set, error)
 
@@ -138,7 +138,8 @@ func (r *request) primary() Trigger {
 // NewLoop returns a loop with defaults applied.
 func NewLoop(opts LoopOptions) *Loop {
 	if opts.Load == nil {
-		opts.Load = spec.LoadDir
+		// Reloads parse only the files that changed.
+		opts.Load = spec.NewCache().LoadDir
 	}
 	if opts.Resync <= 0 {
 		opts.Resync = 10 * time.Minute

@@ -44,7 +44,29 @@ func (s *Set) Find(addr resource.Address) (*resource.Desired, bool) {
 // fs.ErrNotExist) and fs.ErrPermission work); the specs are then not checked
 // at all, because checks over an incomplete set would report false problems
 // (a reference to a service whose file could not be read, say).
-func LoadDir(dir string) (*Set, error) {
+func LoadDir(dir string) (*Set, error) { return loadDir(dir, nil) }
+
+// Cache keeps the parsed documents of spec files between loads, by path and
+// content hash, so that a daemon reloading the whole folder on every change
+// parses only the files that changed. The checks across files still run
+// over the whole set each time. Use one Cache from one goroutine at a time.
+type Cache struct {
+	files map[string]cachedFile
+}
+
+type cachedFile struct {
+	sum      [sha256.Size]byte
+	docs     []parsedDoc
+	problems Errors
+}
+
+// NewCache returns an empty Cache.
+func NewCache() *Cache { return &Cache{files: map[string]cachedFile{}} }
+
+// LoadDir is the package's LoadDir, reusing what earlier loads parsed.
+func (c *Cache) LoadDir(dir string) (*Set, error) { return loadDir(dir, c) }
+
+func loadDir(dir string, cache *Cache) (*Set, error) {
 	info, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -75,9 +97,32 @@ func LoadDir(dir string) (*Set, error) {
 		// Length-prefixed, so no two different file sets hash alike.
 		fmt.Fprintf(hash, "%d:%s\x00%d:", len(f.rel), f.rel, len(data))
 		hash.Write(data)
-		d, p := parseFile(f.rel, data)
+		var d []parsedDoc
+		var p Errors
+		if cache == nil {
+			d, p = parseFile(f.rel, data)
+		} else {
+			sum := sha256.Sum256(data)
+			if cached, ok := cache.files[f.rel]; ok && cached.sum == sum {
+				d, p = cached.docs, cached.problems
+			} else {
+				d, p = parseFile(f.rel, data)
+				cache.files[f.rel] = cachedFile{sum: sum, docs: d, problems: p}
+			}
+		}
 		docs = append(docs, d...)
 		problems = append(problems, p...)
+	}
+	if cache != nil {
+		keep := make(map[string]bool, len(set.Files))
+		for _, rel := range set.Files {
+			keep[rel] = true
+		}
+		for rel := range cache.files {
+			if !keep[rel] {
+				delete(cache.files, rel) // gone from the folder
+			}
+		}
 	}
 	if len(w.ioErrors) > 0 {
 		return nil, errors.Join(w.ioErrors...)
