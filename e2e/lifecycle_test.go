@@ -221,3 +221,38 @@ func writeState(t *testing.T, path, svc string, sids []string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlanFetchesFewOwnedConversationsInABigService checks that the CLI
+// remembers service sizes between runs: with 20 owned conversations in a
+// service of 5,020, the second run fetches 20 instead of listing 51 pages.
+func TestPlanFetchesFewOwnedConversationsInABigService(t *testing.T) {
+	e := newEnv(t)
+	svc, err := e.emu.AddService("Big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.emu.SeedConversations(svc.SID, 5000, "theirs-"); err != nil {
+		t.Fatal(err)
+	}
+	sids, err := e.emu.SeedConversations(svc.SID, 20, "bulk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs strings.Builder
+	for i := range sids {
+		specs.WriteString("---\nkind: Conversation\nname: c" + itoa(i) + "\nservice_sid: " + svc.SID + "\nunique_name: bulk-" + itoa(i) + "\n")
+	}
+	e.writeSpec("bulk.yaml", specs.String())
+	writeState(t, e.state, svc.SID, sids)
+
+	e.emu.ResetStats()
+	e.must(0, "apply", "--auto-approve") // nothing to do; lists, and keeps the sizes
+	listed := e.emu.Stats().Total
+	e.emu.ResetStats()
+	r := e.must(0, "plan", "--detailed-exitcode")
+	fetched := e.emu.Stats()
+	t.Logf("first run (sizes unknown): %d requests; second run: %d (%v)", listed, fetched.Total, fetched.ByRoute)
+	if listed != 52 || fetched.Total != 21 || !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("want 52 requests (1 + 51 pages) then 21 (1 + 20 fetches), got %d then %d\n%s", listed, fetched.Total, r)
+	}
+}

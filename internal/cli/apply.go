@@ -8,9 +8,11 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 	"golang.org/x/term"
 
 	"github.com/convsync/convsync/pkg/apply"
+	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/planner"
 )
 
@@ -88,6 +90,9 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		plan, err = s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, sf.State(), targets)
 		if err != nil {
 			return c.planError(err)
+		}
+		if err := engine.WriteSizeHints(engine.SizeHintsPath(c.global.statePath), s.engine.SeenSizes); err != nil {
+			s.log.Debug("could not keep the service sizes for the next refresh", zap.Error(err))
 		}
 		if err := planner.RenderHuman(c.stdout, plan); err != nil {
 			return err

@@ -203,7 +203,11 @@ func (c *CLI) newSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{log: log, specs: set, client: client, engine: &engine.Engine{API: client, Logger: log}}, nil
+	e := &engine.Engine{API: client, Logger: log}
+	// Service sizes seen by the last apply let the refresh fetch a few owned
+	// conversations instead of listing a big service.
+	e.Refresh.KnownSizes = engine.ReadSizeHints(engine.SizeHintsPath(c.global.statePath))
+	return &session{log: log, specs: set, client: client, engine: e}, nil
 }
 
 func plural(n int, one, many string) string {

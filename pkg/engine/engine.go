@@ -18,6 +18,11 @@ type Engine struct {
 	API     twilioapi.API
 	Logger  *zap.Logger
 	Refresh planner.RefreshOptions
+	// SeenSizes is how many conversations each service held at the last
+	// Plan's refresh; callers can keep it (see SizeHints) and pass it back as
+	// Refresh.KnownSizes, so a later refresh can fetch a few owned
+	// conversations instead of listing a big service.
+	SeenSizes map[string]int
 }
 
 // Plan refreshes Twilio and computes the plan for desired against st. With
@@ -27,6 +32,7 @@ func (e *Engine) Plan(ctx context.Context, desired []resource.Desired, specHash 
 	if err != nil {
 		return nil, err
 	}
+	e.SeenSizes = snap.Sizes()
 	plan, err := planner.Compute(desired, st, snap)
 	if plan != nil {
 		plan.SpecHash = specHash

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -110,5 +111,25 @@ func TestPassWithAPendingCreateIsFull(t *testing.T) {
 	}
 	if got := f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "c"}); got == nil || got.SID != cs[0].SID {
 		t.Fatalf("state has %+v, want the adopted %s", got, cs[0].SID)
+	}
+}
+
+func TestSizeHintsRoundTripAndDamage(t *testing.T) {
+	path := engine.SizeHintsPath(filepath.Join(t.TempDir(), "state.json"))
+	if got := engine.ReadSizeHints(path); got != nil {
+		t.Fatalf("no file: got %v, want nil (Refresh then lists)", got)
+	}
+	want := map[string]int{"IS00000000000000000000000000000001": 50000}
+	if err := engine.WriteSizeHints(path, want); err != nil {
+		t.Fatal(err)
+	}
+	if got := engine.ReadSizeHints(path); len(got) != 1 || got["IS00000000000000000000000000000001"] != 50000 {
+		t.Fatalf("got %v", got)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := engine.ReadSizeHints(path); got != nil {
+		t.Fatalf("a damaged hints file must be ignored, got %v", got)
 	}
 }
