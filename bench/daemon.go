@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
+
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/spec"
@@ -246,21 +248,14 @@ func writeOwningState(path, serviceSID string, sids []string) error {
 
 // buildConvsync builds the real binary, as a user runs it.
 func buildConvsync() (string, func(), error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", nil, fmt.Errorf("go env GOMOD: %w", err)
-	}
 	dir, err := os.MkdirTemp("", "convsync-bench-bin-")
 	if err != nil {
 		return "", nil, err
 	}
-	bin := filepath.Join(dir, "convsync")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/convsync")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	bin, err := testenv.Build(dir)
+	if err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("building convsync: %w", err)
+		return "", nil, err
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }

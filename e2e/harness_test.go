@@ -10,11 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/twilioapi"
 )
@@ -27,25 +27,7 @@ const (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "convsync-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "convsync")
-	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", binary, "./cmd/convsync")
-	build.Dir = filepath.Join(filepath.Dir(here), "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building convsync:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithBinary(m, &binary)) }
 
 // env is one emulator, one spec folder and one state file.
 type env struct {

@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
@@ -34,25 +34,7 @@ const (
 // binary is the convsync built once for the package.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "convsync-reliability-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "convsync")
-	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", binary, "./cmd/convsync")
-	build.Dir = filepath.Join(filepath.Dir(here), "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building convsync:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithBinary(m, &binary)) }
 
 // env is one emulator served over real HTTP, one spec folder and one state
 // file. Requests pass through hook (when set) before the emulator: tests use

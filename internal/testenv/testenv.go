@@ -1,0 +1,47 @@
+// Package testenv builds the real convsync binary for the tests and
+// benchmarks that run it as a user would (e2e, reliability, bench).
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot is the module's root folder.
+func RepoRoot() string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..")
+}
+
+// Build compiles ./cmd/convsync into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	binary := filepath.Join(dir, "convsync")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/convsync")
+	build.Dir = RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building convsync: %w", err)
+	}
+	return binary, nil
+}
+
+// MainWithBinary is a TestMain body: it builds convsync once into a
+// temporary folder, sets *binary to its path, runs the tests, removes the
+// folder and returns the exit code.
+func MainWithBinary(m *testing.M, binary *string) int {
+	dir, err := os.MkdirTemp("", "convsync-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *binary, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
