@@ -230,6 +230,7 @@ func (l *Loop) Run(stop, work context.Context, heartbeat time.Duration) {
 		defer t.Stop()
 		beatC = t.C
 	}
+	fullFailed := false
 	for {
 		var retryC <-chan time.Time
 		var retry *time.Timer
@@ -246,7 +247,9 @@ func (l *Loop) Run(stop, work context.Context, heartbeat time.Duration) {
 		case <-resync.C:
 			l.Request(TriggerResync, true)
 		case <-retryC:
-			l.Request(TriggerRetry, false)
+			// A full pass that failed is retried in full: an incremental
+			// retry would keep the stale snapshot and skip the drift check.
+			l.Request(TriggerRetry, fullFailed)
 		}
 		if retry != nil {
 			retry.Stop()
@@ -268,7 +271,12 @@ func (l *Loop) Run(stop, work context.Context, heartbeat time.Duration) {
 		case <-l.kick:
 		default:
 		}
-		if l.runOnce(work, req) {
+		ok := l.runOnce(work, req)
+		if req.full {
+			// Whatever the outcome, the resync timer runs again: a failed
+			// full pass is retried (in full) by the backoff, and must not
+			// leave the periodic resync stopped.
+			fullFailed = !ok
 			resync.Reset(l.opts.Resync)
 			l.setNextResync(time.Now().Add(l.opts.Resync))
 		}

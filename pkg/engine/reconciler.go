@@ -37,10 +37,15 @@ type Reconciler struct {
 	Now                     func() time.Time
 	Rand                    func() float64
 
-	mu      sync.Mutex
-	snap    *planner.Snapshot
-	last    map[resource.Address]resource.Desired
-	backoff map[resource.Address]*backoffEntry
+	// ConfirmRemovalsAfter is how long a spec must stay gone before its
+	// resource is deleted (default 2s; negative: at once).
+	ConfirmRemovalsAfter time.Duration
+
+	mu        sync.Mutex
+	removedAt map[resource.Address]time.Time
+	snap      *planner.Snapshot
+	last      map[resource.Address]resource.Desired
+	backoff   map[resource.Address]*backoffEntry
 }
 
 type backoffEntry struct {
@@ -94,6 +99,21 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specHash string, full bool, allowDestroy int) (*PassResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.pass(ctx, desired, specHash, full, allowDestroy)
+}
+
+// destroysAParent reports whether the plan deletes or replaces a resource
+// that holds others (a service).
+func destroysAParent(plan *planner.Plan) bool {
+	for _, c := range plan.Changes {
+		if c.Action.Destroys() && resource.Schema(c.Address.Kind).Parent == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specHash string, full bool, allowDestroy int) (*PassResult, error) {
 	st := r.Store.State()
 	// An interrupted create (a pending intent) is only recognised by
 	// listing its parent: an incremental pass never lists, and would plan
@@ -128,10 +148,17 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 		r.snap = nil
 		return res, err
 	}
+	if !res.Full && destroysAParent(plan) {
+		// What a service holds is only known from a full read: an app may
+		// have filled it since the last resync, and the deletion guard must
+		// count those conversations. Plan again from a full refresh.
+		return r.pass(ctx, desired, specHash, true, allowDestroy)
+	}
+	previous := r.last
 	r.last = current
 	plan.SpecHash = specHash
 	res.Plan = plan
-	res.Deferred = r.holdBack(plan, current, res.Full)
+	res.Deferred = append(r.confirmRemovals(plan, previous, current), r.holdBack(plan, current, res.Full)...)
 
 	limit := r.MaxDestroy
 	if allowDestroy > limit {
@@ -152,6 +179,61 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 	res.Applied = r.Engine.Apply(ctx, r.Store, plan, r.ApplyOptions)
 	r.record(plan, res.Applied, current)
 	return res, nil
+}
+
+// confirmRemovals holds back, for ConfirmRemovalsAfter, the deletes of
+// resources whose specs vanished in this very load: a folder read in the
+// middle of a git pull, or of a spec moving between files, can miss a spec
+// that is still wanted. The delete goes ahead only when a load at least
+// that much later still lacks the spec (NextRetry asks for that pass).
+func (r *Reconciler) confirmRemovals(plan *planner.Plan, previous, current map[resource.Address]resource.Desired) []resource.Address {
+	if r.removedAt == nil {
+		r.removedAt = map[resource.Address]time.Time{}
+	}
+	for a := range r.removedAt {
+		if _, back := current[a]; back {
+			delete(r.removedAt, a) // it came back: nothing to delete
+		}
+	}
+	wait := r.ConfirmRemovalsAfter
+	if wait == 0 {
+		wait = 2 * time.Second
+	}
+	now := r.now()
+	deleting := map[resource.Address]bool{}
+	for _, c := range plan.Changes {
+		if c.Action == planner.Delete {
+			deleting[c.Address] = true
+		}
+	}
+	for a := range r.removedAt {
+		if !deleting[a] {
+			delete(r.removedAt, a) // deleted already, or nothing left to delete
+		}
+	}
+	var held []resource.Address
+	kept := plan.Changes[:0:0]
+	for _, c := range plan.Changes {
+		_, wanted := current[c.Address]
+		if c.Action != planner.Delete || wanted || wait < 0 {
+			kept = append(kept, c)
+			continue
+		}
+		since, seen := r.removedAt[c.Address]
+		if !seen {
+			since = now
+			r.removedAt[c.Address] = now
+		}
+		if now.Sub(since) < wait {
+			held = append(held, c.Address)
+			continue
+		}
+		// Confirmed. The entry stays until the delete is done, so a pass the
+		// guard refused does not start the wait again.
+		kept = append(kept, c)
+	}
+	plan.Changes = kept
+	return held
 }
 
 // changedAddresses lists addresses added, removed or edited between two
@@ -349,6 +431,18 @@ func (r *Reconciler) NextRetry() (time.Time, bool) {
 		}
 		if next.IsZero() || b.next.Before(next) {
 			next = b.next
+		}
+	}
+	wait := r.ConfirmRemovalsAfter
+	if wait == 0 {
+		wait = 2 * time.Second
+	}
+	now := r.now()
+	for _, since := range r.removedAt {
+		// Only waits still running ask for a pass; a confirmed delete that
+		// the guard refused waits for the operator.
+		if at := since.Add(wait); at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
 		}
 	}
 	return next, !next.IsZero()

@@ -133,3 +133,62 @@ func TestSizeHintsRoundTripAndDamage(t *testing.T) {
 		t.Fatalf("a damaged hints file must be ignored, got %v", got)
 	}
 }
+
+func TestRemovedSpecIsDeletedOnlyWhenASecondLoadConfirmsIt(t *testing.T) {
+	f := newFixture(t, 5)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.rec.Now = func() time.Time { return now }
+	ctx := context.Background()
+	both := []resource.Desired{svc("s", "S"), conv("a", "s"), conv("b", "s")}
+	if _, err := f.rec.Pass(ctx, both, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	sid := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	count := func() int { cs, _ := f.emu.Conversations(sid); return len(cs) }
+
+	// A load in the middle of a git pull misses b's spec.
+	res, err := f.rec.Pass(ctx, both[:2], "h2", false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deferred) != 1 || count() != 2 {
+		t.Fatalf("the first load without b deleted it (deferred %v, %d conversations left)", res.Deferred, count())
+	}
+	if at, ok := f.rec.NextRetry(); !ok || !at.Equal(now.Add(2*time.Second)) {
+		t.Fatalf("NextRetry = %v, %v: the confirming pass must be asked for", at, ok)
+	}
+	// The pull finishes and b is back: nothing is deleted, ever.
+	if _, err := f.rec.Pass(ctx, both, "h1", false, -1); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	if _, err := f.rec.Pass(ctx, both, "h1", false, -1); err != nil || count() != 2 {
+		t.Fatalf("b was deleted although its spec came back (%v, %d left)", err, count())
+	}
+	// Really removed: deleted once a later load confirms it.
+	if _, err := f.rec.Pass(ctx, both[:2], "h2", false, -1); err != nil || count() != 2 {
+		t.Fatalf("deleted on the first load: %v, %d left", err, count())
+	}
+	now = now.Add(3 * time.Second)
+	if _, err := f.rec.Pass(ctx, both[:2], "h2", false, -1); err != nil || count() != 1 {
+		t.Fatalf("not deleted after the confirming load: %v, %d left", err, count())
+	}
+}
+
+func TestIncrementalPassThatReplacesAServiceReadsItInFull(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx := context.Background()
+	if _, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "S")}, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	sid := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	// The app fills the service after the last full read.
+	if _, err := f.emu.SeedConversations(sid, 20, "app-"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "Renamed")}, "h2", false, -1)
+	var refused *engine.TooManyDestroysError
+	if !errors.As(err, &refused) || refused.Count != 21 || !res.Full {
+		t.Fatalf("want a full pass refused for 21 destroys, got full=%v, %v", res != nil && res.Full, err)
+	}
+}
