@@ -17,6 +17,8 @@ import (
 	"github.com/convsync/convsync/pkg/daemon"
 	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/spec"
+	"github.com/convsync/convsync/pkg/state"
+	"github.com/convsync/convsync/pkg/twilioapi"
 )
 
 type runOptions struct {
@@ -104,7 +106,11 @@ func (c *CLI) runDaemon(o runOptions) error {
 	}
 	defer log.Sync() //nolint:errcheck // stderr
 	metrics := daemon.NewMetrics()
-	client, err := c.client(log, metrics.ObserveAPICall)
+	var gate *daemon.Gate // set below, before any call is made
+	client, err := c.client(log, func(call twilioapi.Call) {
+		metrics.ObserveAPICall(call)
+		gate.Heartbeat() // every HTTP attempt, for the systemd watchdog
+	})
 	if err != nil {
 		return err
 	}
@@ -135,7 +141,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 		}
 	}()
 
-	gate := daemon.NewGate(client)
+	gate = daemon.NewGate(client)
 	rec := &engine.Reconciler{
 		Engine:       &engine.Engine{API: gate, Logger: log},
 		Store:        sf,
@@ -154,15 +160,17 @@ func (c *CLI) runDaemon(o runOptions) error {
 			Resync:     o.resync,
 			Managed: func() map[string]int {
 				out := map[string]int{}
-				for _, r := range sf.State().Resources {
-					out[strings.ToLower(string(r.Address.Kind))]++
-				}
+				sf.View(func(st *state.State) { // no copy: /readyz asks often
+					for _, r := range st.Resources {
+						out[strings.ToLower(string(r.Address.Kind))]++
+					}
+				})
 				return out
 			},
 			Logger:  log,
 			Metrics: metrics,
 		},
-		Poll:          o.poll,
+		Poll:          pollInterval(o.poll),
 		DebounceQuiet: o.debounce,
 		DebounceMax:   o.debounceMax,
 		StopTimeout:   o.stopTimeout,
@@ -177,4 +185,12 @@ func (c *CLI) runDaemon(o runOptions) error {
 		StateLockHeld: lockHeld.Load,
 	})
 	return err
+}
+
+// pollInterval maps the flag (0: off) to daemon.Config.Poll (negative: off).
+func pollInterval(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
+
+	"github.com/convsync/convsync/pkg/planner"
 
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/twilioapi"
@@ -24,7 +27,10 @@ type Gate struct {
 	onCall atomic.Pointer[func()]
 }
 
-var _ twilioapi.API = (*Gate)(nil)
+var (
+	_ twilioapi.API          = (*Gate)(nil)
+	_ planner.DayRangeLister = (*Gate)(nil)
+)
 
 // NewGate wraps api.
 func NewGate(api twilioapi.API) *Gate { return &Gate{api: api} }
@@ -41,10 +47,45 @@ func (g *Gate) enter() error {
 	return nil
 }
 
-func (g *Gate) leave() {
+func (g *Gate) leave() { g.Heartbeat() }
+
+// Heartbeat tells the loop that Twilio work is progressing. Every call's
+// end does; the client's per-attempt hook should too, so that one long
+// call (a big service listed page after page) does not look like a hang to
+// the systemd watchdog.
+func (g *Gate) Heartbeat() {
+	if g == nil {
+		return
+	}
 	if f := g.onCall.Load(); f != nil {
 		(*f)()
 	}
+}
+
+// ListCreatedBetween forwards the client's day-range lists (see
+// planner.DayRangeLister), so the daemon reads big services as concurrent
+// ranges too. A client without them is answered from a full list.
+func (g *Gate) ListCreatedBetween(ctx context.Context, kind resource.Kind, parentSID string, firstDay, lastDay time.Time) ([]resource.Observed, error) {
+	if err := g.enter(); err != nil {
+		return nil, err
+	}
+	defer g.leave()
+	if dl, ok := g.api.(planner.DayRangeLister); ok {
+		return dl.ListCreatedBetween(ctx, kind, parentSID, firstDay, lastDay)
+	}
+	all, err := g.api.List(ctx, kind, parentSID)
+	if err != nil {
+		return nil, err
+	}
+	var out []resource.Observed
+	for _, o := range all {
+		day := o.DateCreated.UTC().Truncate(24 * time.Hour)
+		if (!firstDay.IsZero() && day.Before(firstDay.UTC().Truncate(24*time.Hour))) || (!lastDay.IsZero() && day.After(lastDay.UTC().Truncate(24*time.Hour))) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 func (g *Gate) List(ctx context.Context, kind resource.Kind, parentSID string) ([]resource.Observed, error) {

@@ -152,7 +152,9 @@ func (m *Metrics) pass(r *PassReport, steps []stepOutcome) {
 	if r.Outcome == OutcomeRefused {
 		m.refused.Inc()
 	}
-	if r.Outcome == OutcomeSuccess {
+	if r.Outcome == OutcomeSuccess && len(r.Deferred) == 0 && r.FailingResources == 0 {
+		// Only a pass that left nothing undone: a resource stuck in backoff
+		// must not keep this fresh (alerts key on it).
 		m.lastSuccess.Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
 	for _, s := range steps {
