@@ -560,7 +560,13 @@ func (f *File) compact(backup bool) error {
 		}
 	}
 	if err := f.writeBase(buf.Bytes()); err != nil {
-		f.mustCompact = true // the journal may lack lines this compaction was to cover
+		if len(f.unsaved) > 0 {
+			// This compaction was to carry lines the journal lacks: only a
+			// full write can save them.
+			f.mustCompact = true
+		}
+		// Otherwise every change is in the journal, which can go on
+		// growing until a later compaction succeeds.
 		return err
 	}
 	f.baseSize = int64(buf.Len())
