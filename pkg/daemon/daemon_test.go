@@ -206,6 +206,15 @@ func TestHTTPEndpoints(t *testing.T) {
 			t.Fatalf("POST /allow-destroy%s: %d, want 400", bad, resp.StatusCode)
 		}
 	}
+	// A web page cannot allow deletions (a plain cross-site form POST).
+	fromPage, _ := http.NewRequest(http.MethodPost, rt.baseURL+"/allow-destroy?count=7", strings.NewReader("x=1"))
+	fromPage.Header.Set("Origin", "https://evil.example")
+	fromPage.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(fromPage); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a browser's POST must be refused: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	resp, err := http.Post(rt.baseURL+"/allow-destroy?count=7", "", nil)
 	if err != nil {
 		t.Fatal(err)

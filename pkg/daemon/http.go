@@ -55,6 +55,13 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 // runs it, and answers with its report. Only the operator should reach this
 // endpoint: the listener is on loopback unless --listen says otherwise.
 func (h *handler) allowDestroy(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+		// Browsers mark their requests; an operator's curl does not. Without
+		// this, any web page open while the port is forwarded could post a
+		// plain form here and allow deletions.
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "refused: this request comes from a web browser; allow deletions with curl -X POST from a shell"})
+		return
+	}
 	raw := r.URL.Query().Get("count")
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 1 {
