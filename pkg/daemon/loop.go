@@ -330,6 +330,11 @@ func (l *Loop) runOnce(work context.Context, req request) (full bool) {
 	_, retry := req.triggers[TriggerRetry]
 	if unchanged && !req.full && !retry && req.allowDestroy < 0 {
 		l.opts.Logger.Debug("the specs are unchanged; no pass needed", zap.String("trigger", string(trigger)), zap.String("spec_hash", set.Hash))
+		if l.opts.OnChange != nil {
+			// A reload that failed (the last good set stays) still changes
+			// what systemctl status and /readyz must say.
+			l.opts.OnChange(l.Status())
+		}
 		return false
 	}
 
