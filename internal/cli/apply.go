@@ -14,6 +14,7 @@ import (
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/state"
 )
 
 type applyOptions struct {
@@ -87,7 +88,11 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 			s.log.Warn("the specs changed since the plan was saved; applying the saved plan as it is")
 		}
 	} else {
-		plan, err = s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, sf.State(), targets)
+		// The live state, not a copy: nothing writes it until the apply
+		// below, and the plan keeps nothing of it.
+		sf.View(func(st *state.State) {
+			plan, err = s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, st, targets)
+		})
 		if err != nil {
 			return c.planError(err)
 		}

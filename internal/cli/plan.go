@@ -5,6 +5,7 @@ import (
 
 	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
 )
 
 type planOptions struct {
@@ -63,7 +64,12 @@ func (c *CLI) runPlan(o planOptions) error {
 		return err
 	}
 	defer sf.Close()
-	plan, err := s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, sf.State(), targets)
+	var plan *planner.Plan
+	// The live state, not a copy (a 100,000-resource copy costs 0.2 s): this
+	// read-only open has no writer, and the plan keeps nothing of it.
+	sf.View(func(st *state.State) {
+		plan, err = s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, st, targets)
+	})
 	if err != nil {
 		return c.planError(err)
 	}
