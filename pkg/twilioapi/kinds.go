@@ -238,26 +238,9 @@ var conversationAdapter = &kindAdapter{
 	itemRoute:       "/v1/Services/{ServiceSid}/Conversations/{Sid}",
 	limiterKey:      func(parentSID string) string { return parentSID },
 	firstPage: func(api *openapi.ApiService, parentSID string) (listPage, error) {
-		resp, err := api.PageServiceConversation(parentSID, &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}, "", "")
-		if err != nil {
-			return listPage{}, err
-		}
-		return conversationPage(resp, parentSID), nil
+		return conversationFirstPage(api, parentSID, "", "")
 	},
-	firstPageCreatedBetween: func(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error) {
-		params := &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}
-		if startDate != "" {
-			params.SetStartDate(startDate)
-		}
-		if endDate != "" {
-			params.SetEndDate(endDate)
-		}
-		resp, err := api.PageServiceConversation(parentSID, params, "", "")
-		if err != nil {
-			return listPage{}, err
-		}
-		return conversationPage(resp, parentSID), nil
-	},
+	firstPageCreatedBetween: conversationFirstPage,
 	nextPage: func(api *openapi.ApiService, nextURL string) (listPage, error) {
 		resp, err := getPage[openapi.ListServiceConversationResponse](api, nextURL)
 		if err != nil {
@@ -374,4 +357,21 @@ func conversationObserved(x *openapi.ConversationsV1ServiceConversation, parentS
 	}
 	setIf(o.Extra, "url", x.Url)
 	return o
+}
+
+// conversationFirstPage asks for the first page of a service's
+// conversations, optionally within StartDate/EndDate.
+func conversationFirstPage(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error) {
+	params := &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}
+	if startDate != "" {
+		params.SetStartDate(startDate)
+	}
+	if endDate != "" {
+		params.SetEndDate(endDate)
+	}
+	resp, err := api.PageServiceConversation(parentSID, params, "", "")
+	if err != nil {
+		return listPage{}, err
+	}
+	return conversationPage(resp, parentSID), nil
 }
