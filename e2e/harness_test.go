@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,14 +40,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	emu, err := emulator.New(emulator.Options{AccountSID: accountSID, AuthToken: authToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	emu, url := testenv.Emulator(t, accountSID, authToken)
 	work := t.TempDir()
-	e := &env{t: t, emu: emu, url: srv.URL, dir: filepath.Join(work, "specs"), state: filepath.Join(work, "convsync.state.json"), work: work}
+	e := &env{t: t, emu: emu, url: url, dir: filepath.Join(work, "specs"), state: filepath.Join(work, "convsync.state.json"), work: work}
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

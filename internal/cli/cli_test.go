@@ -3,12 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/convsync/convsync/pkg/emulator"
+	"github.com/convsync/convsync/internal/testenv"
 )
 
 const (
@@ -17,13 +16,8 @@ const (
 )
 
 func TestCommandLine(t *testing.T) {
-	emu, err := emulator.New(emulator.Options{AccountSID: testAccount, AuthToken: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	creds := map[string]string{"TWILIO_ACCOUNT_SID": testAccount, "TWILIO_AUTH_TOKEN": testToken, EnvAPIURL: srv.URL}
+	_, url := testenv.Emulator(t, testAccount, testToken)
+	creds := map[string]string{"TWILIO_ACCOUNT_SID": testAccount, "TWILIO_AUTH_TOKEN": testToken, EnvAPIURL: url}
 
 	cases := []struct {
 		name       string

@@ -4,11 +4,14 @@ package testenv
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/convsync/convsync/pkg/emulator"
 )
 
 // RepoRoot is the module's root folder.
@@ -44,4 +47,17 @@ func MainWithBinary(m *testing.M, binary *string) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// Emulator serves a new emulator over real HTTP on loopback for the test's
+// duration, accepting account and token, and returns it with its base URL.
+func Emulator(t testing.TB, account, token string) (*emulator.Server, string) {
+	t.Helper()
+	emu, err := emulator.New(emulator.Options{AccountSID: account, AuthToken: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return emu, srv.URL
 }

@@ -3,12 +3,12 @@ package apply_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/engine"
@@ -32,14 +32,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	emu, err := emulator.New(emulator.Options{AccountSID: accountSID, AuthToken: authToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	emu, url := testenv.Emulator(t, accountSID, authToken)
 	api, err := twilioapi.New(twilioapi.Config{
-		AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL,
+		AccountSID: accountSID, AuthToken: authToken, BaseURL: url,
 		ActionsPerSecondPerService: -1, MaxAttempts: 3,
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	})

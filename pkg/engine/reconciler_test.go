@@ -3,12 +3,12 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/resource"
@@ -29,13 +29,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, maxDestroy int) *fixture {
 	t.Helper()
-	emu, err := emulator.New(emulator.Options{AccountSID: accountSID, AuthToken: authToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	api, err := twilioapi.New(twilioapi.Config{AccountSID: accountSID, AuthToken: authToken, BaseURL: srv.URL, ActionsPerSecondPerService: -1, MaxAttempts: 2,
+	emu, url := testenv.Emulator(t, accountSID, authToken)
+	api, err := twilioapi.New(twilioapi.Config{AccountSID: accountSID, AuthToken: authToken, BaseURL: url, ActionsPerSecondPerService: -1, MaxAttempts: 2,
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,10 @@ package twilioapi_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/twilioapi"
@@ -13,13 +13,8 @@ import (
 
 func TestListCreatedBetweenAgainstTheEmulator(t *testing.T) {
 	const account, token = "AC44444444444444444444444444444444", "daterangetoken"
-	emu, err := emulator.New(emulator.Options{AccountSID: account, AuthToken: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c, err := twilioapi.New(twilioapi.Config{AccountSID: account, AuthToken: token, BaseURL: srv.URL, ActionsPerSecondPerService: -1})
+	emu, url := testenv.Emulator(t, account, token)
+	c, err := twilioapi.New(twilioapi.Config{AccountSID: account, AuthToken: token, BaseURL: url, ActionsPerSecondPerService: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
