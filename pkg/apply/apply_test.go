@@ -3,6 +3,8 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -183,5 +185,40 @@ func TestApplySkipsStepsThatDependOnAFailedOne(t *testing.T) {
 	_, failed := res.Counts()
 	if failed != 2 {
 		t.Fatalf("failed count %d, want 2", failed)
+	}
+}
+
+// TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap renames a spec's
+// address while keeping its unique_name: the old conversation's delete and
+// the new one's create must not race (Twilio refuses the create with 50353
+// while the old one still holds the name). Deletes are answered slowly here,
+// so a create that did not wait for the delete would always lose.
+func TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap(t *testing.T) {
+	f := newFixture(t)
+	slowDeletes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			time.Sleep(200 * time.Millisecond) // injected latency, not synchronisation
+		}
+		f.emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slowDeletes.Close)
+	api, err := twilioapi.New(twilioapi.Config{AccountSID: accountSID, AuthToken: authToken, BaseURL: slowDeletes.URL, ActionsPerSecondPerService: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api = api
+	named := func(name string) resource.Desired {
+		return conversation(name, "s", resource.Values{resource.FieldUniqueName: "the-name"})
+	}
+	if res := f.apply([]resource.Desired{service("s", "S"), named("old")}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	if res := f.apply([]resource.Desired{service("s", "S"), named("new")}); len(res.Failed()) > 0 {
+		t.Fatalf("the create did not wait for the delete that frees its name: %+v", res.Failed())
+	}
+	svcSID := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+	cs := conversationsIn(t, f.emu, svcSID)
+	if len(cs) != 1 || cs[0].SID != f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "new"}).SID {
+		t.Fatalf("Twilio holds %+v", cs)
 	}
 }
