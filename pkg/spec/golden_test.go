@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convsync/convsync/internal/testenv"
+
 	"github.com/convsync/convsync/pkg/resource"
 )
 
@@ -80,19 +82,7 @@ func parentText(r resource.Ref) string {
 
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update and review the diff)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testenv.Golden(t, path, got, *update)
 }
 
 func TestGoodSpecsLoadAsGolden(t *testing.T) {
