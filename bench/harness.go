@@ -96,6 +96,28 @@ func (t *twilio) seed(name string, owned, others, days int, prefix string) (seed
 	return s, nil
 }
 
+// seededService starts an emulator with one seeded service (see seed) and
+// returns it with the specs and state that manage the service and a client
+// without a client-side rate limit.
+func seededService(name string, owned, others, days int, prefix string) (*twilio, seeded, []resource.Desired, *state.State, *twilioapi.Client, error) {
+	t, err := startEmulator(emulator.Faults{})
+	if err != nil {
+		return nil, seeded{}, nil, nil, nil, err
+	}
+	s, err := t.seed(name, owned, others, days, prefix)
+	if err != nil {
+		t.stop()
+		return nil, seeded{}, nil, nil, nil, err
+	}
+	desired, st := manage(s)
+	api, err := t.client(0)
+	if err != nil {
+		t.stop()
+		return nil, seeded{}, nil, nil, nil, err
+	}
+	return t, s, desired, st, api, nil
+}
+
 // manage returns specs for every seeded conversation and a state that owns
 // them, so that a plan over them has no changes.
 func manage(services ...seeded) ([]resource.Desired, *state.State) {

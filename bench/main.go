@@ -118,16 +118,7 @@ func (b *bench) refreshCost() error {
 	fmt.Println("| N | added latency | approach | API requests | expected | wall time (median) |")
 	fmt.Println("|---:|---:|---|---:|---:|---:|")
 	for _, n := range []int{1000, 10000} {
-		t, err := startEmulator(emulator.Faults{})
-		if err != nil {
-			return err
-		}
-		s, err := t.seed("refresh", n, 0, 1, "conv-")
-		if err != nil {
-			return err
-		}
-		desired, st := manage(s)
-		api, err := t.client(0)
+		t, s, desired, st, api, err := seededService("refresh", n, 0, 1, "conv-")
 		if err != nil {
 			return err
 		}
@@ -162,16 +153,7 @@ func (b *bench) choice() error {
 	fmt.Println("| service holds | convsync owns | added latency | size known? | method | API requests | wall time (median) |")
 	fmt.Println("|---:|---:|---:|---|---|---:|---:|")
 	for _, c := range []struct{ owned, others int }{{20, 50000}, {10000, 0}} {
-		t, err := startEmulator(emulator.Faults{})
-		if err != nil {
-			return err
-		}
-		s, err := t.seed("choice", c.owned, c.others, 1, "mine-")
-		if err != nil {
-			return err
-		}
-		desired, st := manage(s)
-		api, err := t.client(0)
+		t, s, desired, st, api, err := seededService("choice", c.owned, c.others, 1, "mine-")
 		if err != nil {
 			return err
 		}
@@ -220,16 +202,7 @@ func (b *bench) latency() error {
 		{"1 service × 10,000, created over 100 days", 100, true},
 		{"1 service × 10,000, all created the same day", 1, true},
 	} {
-		t, err := startEmulator(emulator.Faults{})
-		if err != nil {
-			return err
-		}
-		s, err := t.seed("latency", 10000, 0, c.days, "conv-")
-		if err != nil {
-			return err
-		}
-		desired, st := manage(s)
-		base, err := t.client(0)
+		t, s, desired, st, base, err := seededService("latency", 10000, 0, c.days, "conv-")
 		if err != nil {
 			return err
 		}
@@ -295,16 +268,7 @@ func (b *bench) growth() error {
 	fmt.Println("| N | API requests | per-resource would send | wall time (median) | µs per conversation | heap held by snapshot + plan |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|")
 	for _, n := range []int{100, 1000, 10000, 50000} {
-		t, err := startEmulator(emulator.Faults{})
-		if err != nil {
-			return err
-		}
-		s, err := t.seed("growth", n, 0, 1, "conv-")
-		if err != nil {
-			return err
-		}
-		desired, st := manage(s)
-		api, err := t.client(0)
+		t, s, desired, st, api, err := seededService("growth", n, 0, 1, "conv-")
 		if err != nil {
 			return err
 		}
