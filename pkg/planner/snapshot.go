@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -571,4 +572,4 @@ func (r *refresher) all(ctx context.Context, tasks []task) error {
 	return firstErr
 }
 
-func lower(k resource.Kind) string { return resource.Address{Kind: k}.String()[:len(k)] }
+func lower(k resource.Kind) string { return strings.ToLower(string(k)) }
