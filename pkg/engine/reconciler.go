@@ -195,10 +195,7 @@ func (r *Reconciler) confirmRemovals(plan *planner.Plan, previous, current map[r
 			delete(r.removedAt, a) // it came back: nothing to delete
 		}
 	}
-	wait := r.ConfirmRemovalsAfter
-	if wait == 0 {
-		wait = 2 * time.Second
-	}
+	wait := r.confirmWait()
 	now := r.now()
 	deleting := map[resource.Address]bool{}
 	for _, c := range plan.Changes {
@@ -234,6 +231,14 @@ func (r *Reconciler) confirmRemovals(plan *planner.Plan, previous, current map[r
 	}
 	plan.Changes = kept
 	return held
+}
+
+// confirmWait is ConfirmRemovalsAfter with its default.
+func (r *Reconciler) confirmWait() time.Duration {
+	if r.ConfirmRemovalsAfter == 0 {
+		return 2 * time.Second
+	}
+	return r.ConfirmRemovalsAfter
 }
 
 // changedAddresses lists addresses added, removed or edited between two
@@ -433,10 +438,7 @@ func (r *Reconciler) NextRetry() (time.Time, bool) {
 			next = b.next
 		}
 	}
-	wait := r.ConfirmRemovalsAfter
-	if wait == 0 {
-		wait = 2 * time.Second
-	}
+	wait := r.confirmWait()
 	now := r.now()
 	for _, since := range r.removedAt {
 		// Only waits still running ask for a pass; a confirmed delete that
