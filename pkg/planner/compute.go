@@ -605,12 +605,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func equal(f *resource.FieldSchema, desired, observed string) bool {
-	if f.Equal != nil {
-		return f.Equal(desired, observed)
-	}
-	return desired == observed
-}
+func equal(f *resource.FieldSchema, desired, observed string) bool { return f.Equal(desired, observed) }
 
 // diffFields lists the managed fields whose desired value differs from
 // Twilio's (or, for write-only fields, from what convsync last applied).

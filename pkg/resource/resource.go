@@ -12,8 +12,13 @@ import (
 type Kind string
 
 const (
-	KindService      Kind = "Service"
-	KindConversation Kind = "Conversation"
+	KindService              Kind = "Service"
+	KindConversation         Kind = "Conversation"
+	KindRole                 Kind = "Role"
+	KindUser                 Kind = "User"
+	KindServiceConfiguration Kind = "ServiceConfiguration"
+	KindServiceNotifications Kind = "ServiceNotifications"
+	KindServiceWebhooks      Kind = "ServiceWebhooks"
 )
 
 // Address identifies a resource in specs, state and plans: "conversation.vip".
@@ -22,7 +27,23 @@ type Address struct {
 	Name string
 }
 
-func (a Address) String() string { return strings.ToLower(string(a.Kind)) + "." + a.Name }
+func (a Address) String() string { return AddressPrefix(a.Kind) + "." + a.Name }
+
+// AddressPrefix is a kind's name in addresses: the kind in snake case
+// (Conversation → conversation, ServiceConfiguration → service_configuration).
+func AddressPrefix(k Kind) string {
+	var b strings.Builder
+	for i, r := range string(k) {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 // IsZero reports whether a is the empty address.
 func (a Address) IsZero() bool { return a.Kind == "" && a.Name == "" }
@@ -34,7 +55,7 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, fmt.Errorf("address %q must look like KIND.NAME, for example conversation.vip", s)
 	}
 	for _, k := range Kinds() {
-		if strings.EqualFold(prefix, string(k.Kind)) {
+		if strings.EqualFold(prefix, k.Prefix()) || strings.EqualFold(prefix, string(k.Kind)) {
 			return Address{Kind: k.Kind, Name: name}, nil
 		}
 	}
@@ -44,28 +65,10 @@ func ParseAddress(s string) (Address, error) {
 func knownKindPrefixes() string {
 	var out []string
 	for _, k := range Kinds() {
-		out = append(out, strings.ToLower(string(k.Kind)))
+		out = append(out, k.Prefix())
 	}
 	return strings.Join(out, ", ")
 }
-
-// Field names, as written in specs, state and plans.
-const (
-	FieldFriendlyName        = "friendly_name"
-	FieldUniqueName          = "unique_name"
-	FieldAttributes          = "attributes"
-	FieldMessagingServiceSID = "messaging_service_sid"
-	FieldState               = "state"
-	FieldTimersInactive      = "timers.inactive"
-	FieldTimersClosed        = "timers.closed"
-)
-
-// Conversation states.
-const (
-	StateActive   = "active"
-	StateInactive = "inactive"
-	StateClosed   = "closed"
-)
 
 // Values holds field values by field name. In a Desired resource, a field that is
 // absent is not managed: convsync neither diffs nor clears it.
@@ -146,9 +149,16 @@ type Lifecycle struct {
 
 // Desired is one resource as the specs want it.
 type Desired struct {
-	Address   Address
-	Parent    Ref    // the service of a conversation; zero for services
-	Values    Values // only the fields the spec sets; attributes in canonical JSON
+	Address Address
+	Parent  Ref // the service of a conversation; zero for services
+	// Values holds only the fields the spec sets, as canonical text (see
+	// FieldType). A TypeRef field that names its target by SID is here; one
+	// that names a resource of the specs is in Refs until the planner
+	// resolves it.
+	Values Values
+	// Refs holds, by field name, the TypeRef fields that name a resource of
+	// these specs (role: agent): its SID may be known only after apply.
+	Refs      map[string]Ref
 	Timeouts  Timeouts
 	Lifecycle Lifecycle
 	// WebhookEnabled sends X-Twilio-Webhook-Enabled: true with this resource's writes.

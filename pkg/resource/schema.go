@@ -1,30 +1,172 @@
 package resource
 
-// FieldSchema describes how one field of a kind is diffed and written.
+import (
+	"strings"
+)
+
+// FieldType says what a field holds, and so how it is parsed, compared,
+// written to the state file and the JSON plan, and shown in a human plan.
+//
+// Inside convsync a field's value travels as its canonical text (Values is
+// map[string]string): a string as itself; a JSON object, a set, a boolean
+// and an integer as canonical JSON; a duration as upper-case ISO 8601; a
+// reference as the SID it resolves to. Canonical text makes equality of
+// equal meanings plain string equality in the common case; Equal still
+// compares by meaning for values that did not pass through Canonical (what
+// an older state file holds, what Twilio sends). The state file and the
+// JSON plan carry real JSON values (arrays, objects, booleans, numbers),
+// converted by JSONValue and FromJSON.
+type FieldType string
+
+const (
+	TypeString FieldType = "string"
+	// TypeJSON is a JSON object (attributes), compared by meaning.
+	TypeJSON FieldType = "json"
+	// TypeSet is a set of strings (role permissions, webhook filters): order
+	// and repetition never matter.
+	TypeSet FieldType = "set"
+	// TypeDuration is an ISO 8601 duration (PT1H), compared by meaning.
+	TypeDuration FieldType = "duration"
+	TypeBool     FieldType = "bool"
+	TypeInt      FieldType = "int"
+	// TypeRef is the SID of another resource (a user's role_sid). A spec
+	// names the target by address (under RefName: role: agent) or by SID
+	// (under Name: role_sid: RL…).
+	TypeRef FieldType = "ref"
+)
+
+// Nested objects (a notification block, a participant's messaging binding)
+// are written as dotted leaf fields: new_message.with_media.enabled is one
+// boolean field. Each leaf is diffed, managed and left unmanaged on its own;
+// the spec loader reads them from nested YAML mappings, and the state file
+// and the JSON plan nest them again (NestValues).
+
+// FieldSchema is every rule about one field, in one place: the spec loader,
+// the planner, the applier's adapters, the state file and the emulator's
+// tests read them from here.
 type FieldSchema struct {
 	Name string
-	// WriteOnly fields are never returned by Twilio (timers): they are compared
-	// against the value convsync last applied, as recorded in the state file.
-	WriteOnly bool
-	// ForcesReplace: Twilio cannot update the field in place, so a change means a
-	// new resource (a service's friendly_name: services have no update endpoint).
+	Type FieldType
+	// Required fields must be in a spec (Twilio requires them on create).
+	Required bool
+	// ForcesReplace: Twilio cannot update the field in place, so a change
+	// means a new resource (a service's friendly_name, a role's type).
 	ForcesReplace bool
-	// Equal compares a desired and an observed value; nil means exact equality.
-	Equal func(desired, observed string) bool
+	// WriteOnly fields are never returned by Twilio (timers): they are
+	// compared with the value convsync last applied, as the state records it.
+	WriteOnly bool
+	// Secret fields (part 3: push credentials) are write-only and never
+	// shown: plans, logs and errors print "(sensitive)".
+	Secret bool
+	// Enum lists the allowed values (for a set, the allowed members).
+	Enum []string
+	// FoldCase: Twilio accepts any case (Method: post or POST); the
+	// canonical form is the Enum's spelling, so the two never diff.
+	FoldCase bool
+	// Ref is the kind a TypeRef field points at; RefName is the spec key
+	// that names it by address ("role" for role_sid).
+	Ref     Kind
+	RefName string
+	// Unset is what Twilio shows for the field when a create did not send
+	// it, where that is known (UnsetKnown): a resource showing anything
+	// else was not made by that create.
+	Unset      string
+	UnsetKnown bool
+	// MaxLength bounds a string, in characters (0: only the global limit).
+	MaxLength int
+	// NotEmpty refuses "" (Twilio cannot reliably clear the field).
+	NotEmpty bool
+	// Check holds further rules on the canonical value (minimums, SID
+	// shapes); its error text is shown after the field's name.
+	Check func(canonical string) error
+	// Doc is a one-line description for error messages and docs.
+	Doc string
 }
+
+// Equal compares a desired and an observed value of the field by meaning.
+func (f *FieldSchema) Equal(desired, observed string) bool {
+	if desired == observed {
+		return true
+	}
+	switch f.Type {
+	case TypeJSON:
+		return JSONEqual(desired, observed)
+	case TypeSet:
+		a, errA := ParseSet(desired)
+		b, errB := ParseSet(observed)
+		return errA == nil && errB == nil && EncodeSet(a) == EncodeSet(b)
+	case TypeDuration:
+		a, errA := ParseISODuration(desired)
+		b, errB := ParseISODuration(observed)
+		return errA == nil && errB == nil && a == b
+	case TypeString:
+		if f.FoldCase {
+			return strings.EqualFold(desired, observed)
+		}
+	}
+	return false
+}
+
+// Nested reports whether the field is part of a nested object ("a.b").
+func (f *FieldSchema) Nested() bool { return strings.Contains(f.Name, ".") }
 
 // KindSchema is what every layer needs to know about a kind.
 type KindSchema struct {
 	Kind Kind
+	// Plural names resources of the kind in messages ("conversations").
+	Plural string
 	// SIDPrefix is the two-letter prefix of the kind's SIDs ("IS", "CH").
 	SIDPrefix string
 	// Parent is the kind a resource of this kind lives in ("" for top level).
+	// Parents nest to any depth: a kind's parent may have a parent.
 	Parent Kind
+	// Collection is the kind's path segment under its parent ("Roles"), as
+	// in Twilio's paths and the import IDs.
+	Collection string
 	// Fields lists the fields a spec may manage, in display order.
 	Fields []FieldSchema
+	// NaturalKey, if set, is the field that identifies a resource inside its
+	// parent (a conversation's unique_name, a user's identity). Claims ("taken
+	// by a resource convsync does not own"), recognition of a create whose
+	// answer was lost, and adoption use it. Without one, every readable field
+	// is compared.
+	NaturalKey string
+	// Singleton kinds exist as soon as their parent does (a service's
+	// configuration): never created or deleted, only read and updated. Their
+	// ID is their path (SingletonID).
+	Singleton bool
+	// ListPageSize is the largest page Twilio serves for the kind's list.
+	ListPageSize int
 	// DeleteWarning, if set, is shown on every plan step that deletes or
 	// replaces a resource of this kind.
 	DeleteWarning string
+	// Rules are the kind's own rules, that no other kind has (nil: none).
+	Rules *KindRules
+}
+
+// KindRules hold what Twilio does for one kind only. The planner and the
+// applier call them; a kind without such rules leaves Rules nil.
+type KindRules struct {
+	// Explained drops, from the fields that differ, the ones Twilio's own
+	// behaviour explains as the spec asked (a timer moved a conversation's
+	// state). want is the spec's values, have Twilio's.
+	Explained func(want, have Values, differing []string) []string
+	// Finished reports a resource that must not be changed any more even
+	// though its fields differ, as the spec asked (closed by its own timer).
+	Finished func(want, have Values) bool
+	// Frozen reports why a resource can no longer be updated, so a change
+	// must replace it ("" when it can be updated).
+	Frozen func(have Values) string
+	// SplitCreate divides the values of a create into what the create sends
+	// and what an update must send right after (Twilio refuses to create a
+	// closed conversation).
+	SplitCreate func(v Values) (create, after Values)
+	// CompleteUpdate adds to an update what Twilio requires to travel with
+	// the fields sent (timers need a state). want and have may be nil.
+	CompleteUpdate func(send, want, have Values)
+	// Volatile fields move on their own in Twilio (a conversation's state):
+	// recognising a lost create ignores them.
+	Volatile []string
 }
 
 // Field returns the schema of the named field, or nil.
@@ -37,33 +179,92 @@ func (k *KindSchema) Field(name string) *FieldSchema {
 	return nil
 }
 
-var serviceSchema = &KindSchema{
-	Kind:      KindService,
-	SIDPrefix: "IS",
-	Fields: []FieldSchema{
-		{Name: FieldFriendlyName, ForcesReplace: true},
-	},
-	DeleteWarning: "deleting a service deletes every conversation, user and role inside it",
+// FieldByRefName returns the TypeRef field that a spec names by address
+// under name ("role"), or nil.
+func (k *KindSchema) FieldByRefName(name string) *FieldSchema {
+	for i := range k.Fields {
+		if k.Fields[i].Type == TypeRef && k.Fields[i].RefName == name {
+			return &k.Fields[i]
+		}
+	}
+	return nil
 }
 
-var conversationSchema = &KindSchema{
-	Kind:      KindConversation,
-	SIDPrefix: "CH",
-	Parent:    KindService,
-	Fields: []FieldSchema{
-		{Name: FieldUniqueName},
-		{Name: FieldFriendlyName},
-		{Name: FieldAttributes, Equal: JSONEqual},
-		{Name: FieldMessagingServiceSID},
-		{Name: FieldState},
-		{Name: FieldTimersInactive, WriteOnly: true},
-		{Name: FieldTimersClosed, WriteOnly: true},
-	},
+// Prefix is the kind's address prefix: "conversation", "service_configuration".
+func (k *KindSchema) Prefix() string { return AddressPrefix(k.Kind) }
+
+// HasGroup reports whether some field nests under prefix ("new_message").
+func (k *KindSchema) HasGroup(prefix string) bool {
+	for _, f := range k.Fields {
+		if strings.HasPrefix(f.Name, prefix+".") {
+			return true
+		}
+	}
+	return false
 }
 
-var kinds = []*KindSchema{serviceSchema, conversationSchema}
+// Depth is how many parents the kind has (0 for services).
+func (k *KindSchema) Depth() int {
+	n := 0
+	for p := k.Parent; p != ""; p = Schema(p).Parent {
+		n++
+	}
+	return n
+}
 
-// Kinds returns every kind convsync manages, parents before children.
+// Ancestors returns the kind's parent, its parent's parent, and so on.
+func (k *KindSchema) Ancestors() []Kind {
+	var out []Kind
+	for p := k.Parent; p != ""; p = Schema(p).Parent {
+		out = append(out, p)
+	}
+	return out
+}
+
+// References lists the TypeRef fields.
+func (k *KindSchema) References() []*FieldSchema {
+	var out []*FieldSchema
+	for i := range k.Fields {
+		if k.Fields[i].Type == TypeRef {
+			out = append(out, &k.Fields[i])
+		}
+	}
+	return out
+}
+
+// Path is Twilio's path of a resource, the form `convsync import` takes:
+// /Services/IS…, /Services/IS…/Roles/RL…, /Services/IS…/Configuration.
+// parentPath is the parent's Path ("" for top-level kinds).
+func (k *KindSchema) Path(parentPath, sid string) string {
+	if k.Singleton {
+		return parentPath + "/" + k.Collection
+	}
+	return parentPath + "/" + k.Collection + "/" + sid
+}
+
+// SingletonID is the ID a singleton has in plans and the state: its path.
+// Singletons have no SID of their own.
+func SingletonID(kind Kind, parentSID string) string {
+	k := Schema(kind)
+	return Schema(k.Parent).Path("", parentSID) + "/" + k.Collection
+}
+
+// ImportID is Twilio's path for a resource of kind with the given parent
+// SID (or "" for a top-level kind) and SID.
+func ImportID(kind Kind, parentSID, sid string) string {
+	k := Schema(kind)
+	parentPath := ""
+	if k.Parent != "" {
+		parentPath = Schema(k.Parent).Path("", parentSID)
+	}
+	return k.Path(parentPath, sid)
+}
+
+var kinds = []*KindSchema{serviceSchema, roleSchema, userSchema, conversationSchema,
+	serviceConfigurationSchema, serviceNotificationsSchema, serviceWebhooksSchema}
+
+// Kinds returns every kind convsync manages, parents before children, and
+// referenced kinds before the kinds that reference them.
 func Kinds() []*KindSchema { return kinds }
 
 // Schema returns the schema of k, or nil for an unknown kind.
@@ -74,4 +275,25 @@ func Schema(k Kind) *KindSchema {
 		}
 	}
 	return nil
+}
+
+// Children returns the kinds whose parent is k.
+func Children(k Kind) []*KindSchema {
+	var out []*KindSchema
+	for _, s := range kinds {
+		if s.Parent == k {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Rank orders kinds as Kinds does.
+func Rank(k Kind) int {
+	for i, s := range kinds {
+		if s.Kind == k {
+			return i
+		}
+	}
+	return len(kinds)
 }

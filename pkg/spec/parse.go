@@ -462,7 +462,7 @@ func (p *parser) timers(v *yaml.Node, values resource.Values) {
 		if !ok {
 			continue
 		}
-		d, err := ParseISODuration(s)
+		d, err := resource.ParseISODuration(s)
 		if err != nil {
 			p.add(at(e.value), field, "%v", err)
 			continue
@@ -670,3 +670,7 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// ParseISODuration reads an ISO 8601 duration as conversation timers take it
+// (see resource.ParseISODuration).
+func ParseISODuration(s string) (time.Duration, error) { return resource.ParseISODuration(s) }

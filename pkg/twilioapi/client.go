@@ -253,7 +253,7 @@ func holds(kind resource.Kind, have, sent resource.Values) bool {
 			continue
 		}
 		got := have[name]
-		if f.Equal != nil && !f.Equal(want, got) || f.Equal == nil && want != got {
+		if !f.Equal(want, got) {
 			return false
 		}
 	}
