@@ -76,11 +76,12 @@ func webhookURL(s string) error {
 }
 
 var serviceSchema = &KindSchema{
-	Kind:         KindService,
-	Plural:       "services",
-	SIDPrefix:    "IS",
-	Collection:   "Services",
-	ListPageSize: 100,
+	WebhookHeader: true,
+	Kind:          KindService,
+	Plural:        "services",
+	SIDPrefix:     "IS",
+	Collection:    "Services",
+	ListPageSize:  100,
 	Fields: []FieldSchema{
 		// No update endpoint: a new friendly_name means a new service.
 		{Name: FieldFriendlyName, Type: TypeString, Required: true, ForcesReplace: true, NotEmpty: true, MaxLength: 256},
@@ -116,30 +117,32 @@ var roleSchema = &KindSchema{
 }
 
 var userSchema = &KindSchema{
-	Kind:         KindUser,
-	Plural:       "users",
-	SIDPrefix:    "US",
-	Parent:       KindService,
-	Collection:   "Users",
-	ListPageSize: 50,
-	NaturalKey:   FieldIdentity,
+	WebhookHeader: true,
+	Kind:          KindUser,
+	Plural:        "users",
+	SIDPrefix:     "US",
+	Parent:        KindService,
+	Collection:    "Users",
+	ListPageSize:  50,
+	NaturalKey:    FieldIdentity,
 	Fields: []FieldSchema{
 		// Unique per service (50201), case-sensitive; update does not take it.
 		{Name: FieldIdentity, Type: TypeString, Required: true, ForcesReplace: true, NotEmpty: true, MaxLength: 256},
 		{Name: FieldFriendlyName, Type: TypeString, NotEmpty: true, MaxLength: 256, Unset: "", UnsetKnown: true},
 		{Name: FieldAttributes, Type: TypeJSON, Unset: "{}", UnsetKnown: true},
-		{Name: FieldRoleSID, Type: TypeRef, Ref: KindRole, RefName: "role", Check: sidCheck("RL", "role")},
+		{Name: FieldRoleSID, Type: TypeRef, Ref: KindRole, RefName: "role", RefMust: serviceRole, Check: sidCheck("RL", "role")},
 	},
 }
 
 var conversationSchema = &KindSchema{
-	Kind:         KindConversation,
-	Plural:       "conversations",
-	SIDPrefix:    "CH",
-	Parent:       KindService,
-	Collection:   "Conversations",
-	ListPageSize: 100,
-	NaturalKey:   FieldUniqueName,
+	WebhookHeader: true,
+	Kind:          KindConversation,
+	Plural:        "conversations",
+	SIDPrefix:     "CH",
+	Parent:        KindService,
+	Collection:    "Conversations",
+	ListPageSize:  100,
+	NaturalKey:    FieldUniqueName,
 	Fields: []FieldSchema{
 		{Name: FieldUniqueName, Type: TypeString, NotEmpty: true, MaxLength: 256, Check: notSIDLike, Unset: "", UnsetKnown: true},
 		{Name: FieldFriendlyName, Type: TypeString, NotEmpty: true, MaxLength: 256, Unset: "", UnsetKnown: true},
@@ -153,6 +156,14 @@ var conversationSchema = &KindSchema{
 	Rules: conversationRules,
 }
 
+// A user's role and the service's chat-service role are service roles; the
+// conversation defaults are conversation roles (INFERRED from Twilio's
+// field descriptions, ../shared/twilio-kinds.md §3.1).
+var (
+	serviceRole      = map[string]string{FieldRoleType: "service"}
+	conversationRole = map[string]string{FieldRoleType: "conversation"}
+)
+
 var serviceConfigurationSchema = &KindSchema{
 	Kind:       KindServiceConfiguration,
 	Plural:     "service configurations",
@@ -160,9 +171,9 @@ var serviceConfigurationSchema = &KindSchema{
 	Collection: "Configuration",
 	Singleton:  true,
 	Fields: []FieldSchema{
-		{Name: "default_conversation_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_conversation_role", Check: sidCheck("RL", "role")},
-		{Name: "default_conversation_creator_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_conversation_creator_role", Check: sidCheck("RL", "role")},
-		{Name: "default_chat_service_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_chat_service_role", Check: sidCheck("RL", "role")},
+		{Name: "default_conversation_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_conversation_role", RefMust: conversationRole, Check: sidCheck("RL", "role")},
+		{Name: "default_conversation_creator_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_conversation_creator_role", RefMust: conversationRole, Check: sidCheck("RL", "role")},
+		{Name: "default_chat_service_role_sid", Type: TypeRef, Ref: KindRole, RefName: "default_chat_service_role", RefMust: serviceRole, Check: sidCheck("RL", "role")},
 		{Name: "reachability_enabled", Type: TypeBool},
 	},
 }

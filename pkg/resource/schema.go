@@ -67,6 +67,9 @@ type FieldSchema struct {
 	// that names it by address ("role" for role_sid).
 	Ref     Kind
 	RefName string
+	// RefMust holds field values the referenced resource must have (a
+	// user's role must be of type service).
+	RefMust map[string]string
 	// Unset is what Twilio shows for the field when a create did not send
 	// it, where that is known (UnsetKnown): a resource showing anything
 	// else was not made by that create.
@@ -135,6 +138,9 @@ type KindSchema struct {
 	// configuration): never created or deleted, only read and updated. Their
 	// ID is their path (SingletonID).
 	Singleton bool
+	// WebhookHeader: Twilio takes X-Twilio-Webhook-Enabled on the kind's
+	// writes, so specs may set webhook_enabled.
+	WebhookHeader bool
 	// ListPageSize is the largest page Twilio serves for the kind's list.
 	ListPageSize int
 	// DeleteWarning, if set, is shown on every plan step that deletes or

@@ -261,37 +261,105 @@ func checkSet(docs []parsedDoc) Errors {
 		declared[d.Address] = d.Source
 	}
 
-	type uniqueKey struct{ service, uniqueName string }
-	uniqueNames := map[uniqueKey]parsedDoc{}
+	byAddr := map[resource.Address]parsedDoc{}
 	for _, d := range ordered {
-		if d.Address.Kind != resource.KindConversation {
-			continue
+		if _, ok := byAddr[d.Address]; !ok {
+			byAddr[d.Address] = d
 		}
+	}
+	type keyed struct {
+		kind   resource.Kind
+		parent string
+		value  string
+	}
+	keys := map[keyed]parsedDoc{}
+	for _, d := range ordered {
+		schema := resource.Schema(d.Address.Kind)
 		if !d.Parent.Address.IsZero() {
 			if _, ok := declared[d.Parent.Address]; !ok {
-				add(d.Source, d.serviceAt, "service", "no Service named %q in these specs (known: %s); to use a service convsync does not manage, write service_sid: IS... instead", d.Parent.Address.Name, knownServices(declared))
+				byName, bySID := parentKeys(schema)
+				add(d.Source, d.parentAt, byName, "no %s named %q in these specs (known: %s); to use a %s convsync does not manage, write %s: %s... instead", schema.Parent, d.Parent.Address.Name, knownOf(declared, schema.Parent), strings.ToLower(string(schema.Parent)), bySID, resource.Schema(schema.Parent).SIDPrefix)
 			}
 		}
-		un, ok := d.Values[resource.FieldUniqueName]
-		if !ok || d.Parent.IsZero() {
+		for _, field := range sortedRefs(d.Refs) {
+			ref := d.Refs[field]
+			f := schema.Field(field)
+			target, ok := byAddr[ref.Address]
+			if !ok {
+				add(d.Source, d.refAt[field], f.RefName, "no %s named %q in these specs (known: %s); to use one convsync does not manage, write %s: %s... instead", ref.Address.Kind, ref.Address.Name, knownOf(declared, ref.Address.Kind), f.Name, resource.Schema(ref.Address.Kind).SIDPrefix)
+				continue
+			}
+			if !target.Parent.IsZero() && !d.Parent.IsZero() && target.Parent != d.Parent {
+				add(d.Source, d.refAt[field], f.RefName, "%s is in %s %s, but this %s is in %s; it can only use a %s of its own %s", ref.Address, strings.ToLower(string(schema.Parent)), target.Parent, strings.ToLower(string(d.Address.Kind)), d.Parent, strings.ToLower(string(ref.Address.Kind)), strings.ToLower(string(schema.Parent)))
+				continue
+			}
+			for _, name := range sortedKeys(f.RefMust) {
+				want := f.RefMust[name]
+				if got, set := target.Values[name]; set && got != want {
+					add(d.Source, d.refAt[field], f.RefName, "%s has %s %q, but %s must name a %s with %s %q (%s)", ref.Address, name, got, f.RefName, strings.ToLower(string(ref.Address.Kind)), name, want, target.Source)
+				}
+			}
+		}
+		if schema.Singleton && !d.Parent.IsZero() {
+			k := keyed{d.Address.Kind, d.Parent.String(), ""}
+			if first, dup := keys[k]; dup && first.Address != d.Address {
+				add(d.Source, d.parentAt, "", "%s %s already has its %s in %s (%s); there is one per %s", strings.ToLower(string(schema.Parent)), d.Parent, d.Address.Kind, first.Address, first.Source, strings.ToLower(string(schema.Parent)))
+			} else if !dup {
+				keys[k] = d
+			}
+		}
+		if schema.NaturalKey == "" || d.Parent.IsZero() {
 			continue
 		}
-		k := uniqueKey{d.Parent.String(), un}
-		if first, dup := uniqueNames[k]; dup {
+		value, ok := d.Values[schema.NaturalKey]
+		if !ok {
+			continue
+		}
+		k := keyed{d.Address.Kind, d.Parent.String(), value}
+		if first, dup := keys[k]; dup {
 			if first.Address != d.Address {
-				add(d.Source, d.uniqueNameAt, resource.FieldUniqueName, "%q is already the unique_name of %s (%s) in the same service; Twilio requires unique names per service (error 50353)", un, first.Address, first.Source)
+				add(d.Source, d.keyAt, schema.NaturalKey, "%q is already the %s of %s (%s) in the same %s; Twilio requires it to be unique per %s%s", value, schema.NaturalKey, first.Address, first.Source, strings.ToLower(string(schema.Parent)), strings.ToLower(string(schema.Parent)), uniquenessCode(d.Address.Kind))
 			}
 			continue
 		}
-		uniqueNames[k] = d
+		keys[k] = d
 	}
 	return problems
 }
 
-func knownServices(declared map[resource.Address]resource.Source) string {
+// uniquenessCode names the error Twilio answers a duplicate natural key with.
+func uniquenessCode(k resource.Kind) string {
+	switch k {
+	case resource.KindConversation:
+		return " (error 50353)"
+	case resource.KindUser:
+		return " (error 50201)"
+	}
+	return ""
+}
+
+func sortedRefs(m map[string]resource.Ref) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func knownOf(declared map[resource.Address]resource.Source, kind resource.Kind) string {
 	var names []string
 	for a := range declared {
-		if a.Kind == resource.KindService {
+		if a.Kind == kind {
 			names = append(names, a.Name)
 		}
 	}

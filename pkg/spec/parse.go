@@ -26,29 +26,59 @@ const (
 	MaxNameLength = 256
 	// MaxAttributesSize bounds attributes as sent to Twilio (compact JSON), in bytes.
 	MaxAttributesSize = 16 * 1024
-	// MinInactiveTimer and MinClosedTimer are Twilio's minimums (errors 50375, 50376).
-	MinInactiveTimer = time.Minute
-	MinClosedTimer   = 10 * time.Minute
 )
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 const nameRule = "names are 1 to 63 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
 
-// Fields each kind accepts, in the order the error messages list them.
+// commonFields every document may have; sharedOptional are the per-resource
+// settings that are not Twilio fields.
 var (
-	commonFields       = []string{"apiVersion", "kind", "name"}
-	sharedOptional     = []string{"timeouts", "lifecycle", "webhook_enabled"}
-	serviceFields      = concat(commonFields, []string{resource.FieldFriendlyName}, sharedOptional)
-	conversationFields = concat(commonFields, []string{"service", "service_sid",
-		resource.FieldUniqueName, resource.FieldFriendlyName, resource.FieldAttributes,
-		resource.FieldMessagingServiceSID, resource.FieldState, "timers"}, sharedOptional)
+	commonFields   = []string{"apiVersion", "kind", "name"}
+	sharedOptional = []string{"timeouts", "lifecycle"}
 )
 
-func concat(lists ...[]string) []string {
-	var out []string
-	for _, l := range lists {
-		out = append(out, l...)
+// parentKeys are the spec keys that name a kind's parent: by address
+// (service: support) or by SID (service_sid: IS…).
+func parentKeys(k *resource.KindSchema) (byName, bySID string) {
+	if k.Parent == "" {
+		return "", ""
+	}
+	prefix := resource.AddressPrefix(k.Parent)
+	return prefix, prefix + "_sid"
+}
+
+// topKey is the spec key under which a field is written: the first segment
+// of a nested field (timers for timers.inactive).
+func topKey(name string) string {
+	top, _, _ := strings.Cut(name, ".")
+	return top
+}
+
+// allowedFields lists the keys a document of kind k may have, in the order
+// error messages list them, from the schema.
+func allowedFields(k *resource.KindSchema) []string {
+	out := append([]string(nil), commonFields...)
+	if byName, bySID := parentKeys(k); byName != "" {
+		out = append(out, byName, bySID)
+	}
+	seen := map[string]bool{}
+	for _, f := range k.Fields {
+		keys := []string{topKey(f.Name)}
+		if f.Type == resource.TypeRef {
+			keys = []string{f.RefName, f.Name}
+		}
+		for _, key := range keys {
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, key)
+			}
+		}
+	}
+	out = append(out, sharedOptional...)
+	if k.WebhookHeader {
+		out = append(out, "webhook_enabled")
 	}
 	return out
 }
@@ -61,9 +91,12 @@ func at(n *yaml.Node) position { return position{n.Line, n.Column} }
 // parsedDoc is a Desired plus the positions the cross-file checks point at.
 type parsedDoc struct {
 	resource.Desired
-	serviceAt    position // the service: or service_sid: value
-	uniqueNameAt position
-	nameAt       position
+	parentAt position // the service: or service_sid: value
+	keyAt    position // the natural key's value
+	nameAt   position
+	// refAt holds where each TypeRef field that names a resource of the
+	// specs was written.
+	refAt map[string]position
 }
 
 type parser struct {
@@ -219,21 +252,22 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 		}
 	}
 	kind, kindOK := p.kind(fields["kind"], start)
-	name, nameOK := p.name(fields["name"], start)
 	if !kindOK {
 		return parsedDoc{}, false
 	}
-	allowed := serviceFields
-	if kind == resource.KindConversation {
-		allowed = conversationFields
+	schema := resource.Schema(kind)
+	name, nameOK := "", true
+	if _, given := fields["name"]; given || !schema.Singleton {
+		name, nameOK = p.name(fields["name"], start)
 	}
+	allowed := allowedFields(schema)
 	for _, f := range order {
 		if !contains(allowed, f) {
 			p.add(at(keys[f]), f, "unknown field for a %s; allowed fields: %s", kind, strings.Join(allowed, ", "))
 		}
 	}
 
-	d := parsedDoc{}
+	d := parsedDoc{refAt: map[string]position{}}
 	d.Address = resource.Address{Kind: kind, Name: name}
 	d.Values = resource.Values{}
 	d.Timeouts = resource.DefaultTimeouts
@@ -247,91 +281,293 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 	if v, ok := fields["lifecycle"]; ok {
 		d.Lifecycle.PreventDestroy = p.boolInMapping(v, "lifecycle", "prevent_destroy")
 	}
-	if v, ok := fields["webhook_enabled"]; ok {
+	if v, ok := fields["webhook_enabled"]; ok && schema.WebhookHeader {
 		d.WebhookEnabled, _ = p.boolean(v, "webhook_enabled")
 	}
-
-	switch kind {
-	case resource.KindService:
-		if v, ok := fields[resource.FieldFriendlyName]; ok {
-			p.nameText(v, resource.FieldFriendlyName, d.Values)
-		} else {
-			p.add(start, resource.FieldFriendlyName, "missing; a Service needs a friendly_name (Twilio requires it to create the service, and a new friendly_name later means a new service)")
+	p.parent(schema, fields, start, &d)
+	if schema.Singleton && name == "" && nameOK {
+		// One per parent: its address is the parent's name.
+		switch {
+		case !d.Parent.Address.IsZero():
+			d.Address.Name = d.Parent.Address.Name
+		case d.Parent.SID != "":
+			p.add(start, "name", "missing; a %s of a service convsync does not manage (service_sid) needs a name for its address", kind)
+			nameOK = false
+		default:
+			nameOK = false
 		}
-	case resource.KindConversation:
-		p.conversation(fields, start, &d)
 	}
+	p.fields(schema, fields, keys, start, &d)
 	return d, nameOK
 }
 
-func (p *parser) conversation(fields map[string]*yaml.Node, start position, d *parsedDoc) {
-	service, hasService := fields["service"]
-	serviceSID, hasSID := fields["service_sid"]
+// parent reads service: NAME or service_sid: SID (for a kind whose parent is
+// a service; other parents likewise).
+func (p *parser) parent(k *resource.KindSchema, fields map[string]*yaml.Node, start position, d *parsedDoc) {
+	byName, bySID := parentKeys(k)
+	if byName == "" {
+		return
+	}
+	parent := resource.Schema(k.Parent)
+	named, hasName := fields[byName]
+	sid, hasSID := fields[bySID]
 	switch {
-	case hasService && hasSID:
-		p.add(at(serviceSID), "service_sid", "service and service_sid are both set; write exactly one: service for a Service in these specs, service_sid for one convsync does not manage")
-	case hasService:
-		d.serviceAt = at(service)
-		if s, ok := p.str(service, "service"); ok {
+	case hasName && hasSID:
+		p.add(at(sid), bySID, "%s and %s are both set; write exactly one: %s for a %s in these specs, %s for one convsync does not manage", byName, bySID, byName, parent.Kind, bySID)
+	case hasName:
+		d.parentAt = at(named)
+		if s, ok := p.str(named, byName); ok {
 			if namePattern.MatchString(s) {
-				d.Parent = resource.Ref{Address: resource.Address{Kind: resource.KindService, Name: s}}
+				d.Parent = resource.Ref{Address: resource.Address{Kind: parent.Kind, Name: s}}
 			} else {
-				p.add(at(service), "service", "%q is not a valid Service name; %s", s, nameRule)
+				p.add(at(named), byName, "%q is not a valid %s name; %s", s, parent.Kind, nameRule)
 			}
 		}
 	case hasSID:
-		d.serviceAt = at(serviceSID)
-		if s, ok := p.str(serviceSID, "service_sid"); ok {
-			if resource.IsSID(s, "IS") {
+		d.parentAt = at(sid)
+		if s, ok := p.str(sid, bySID); ok {
+			if resource.IsSID(s, parent.SIDPrefix) {
 				d.Parent = resource.Ref{SID: s}
 			} else {
-				p.add(at(serviceSID), "service_sid", "%q is not a service SID: expected IS followed by 32 hexadecimal digits", s)
+				p.add(at(sid), bySID, "%q is not a %s SID: expected %s followed by 32 hexadecimal digits", s, strings.ToLower(string(parent.Kind)), parent.SIDPrefix)
 			}
 		}
 	default:
-		p.add(start, "service", "missing; write service: NAME (a Service in these specs) or service_sid: IS... (a service convsync does not manage)")
-	}
-
-	if v, ok := fields[resource.FieldUniqueName]; ok {
-		d.uniqueNameAt = at(v)
-		if s, ok := p.nameText(v, resource.FieldUniqueName, d.Values); ok && resource.LooksLikeSID(s) {
-			p.add(at(v), resource.FieldUniqueName, "%q looks like a Twilio SID (two letters and 32 hex digits); Twilio refuses such unique names (error 50390)", s)
-		}
-	}
-	if v, ok := fields[resource.FieldFriendlyName]; ok {
-		p.nameText(v, resource.FieldFriendlyName, d.Values)
-	}
-	if v, ok := fields[resource.FieldAttributes]; ok {
-		if s, ok := p.attributes(v); ok {
-			d.Values[resource.FieldAttributes] = s
-		}
-	}
-	if v, ok := fields[resource.FieldMessagingServiceSID]; ok {
-		if s, ok := p.str(v, resource.FieldMessagingServiceSID); ok {
-			if resource.IsSID(s, "MG") {
-				d.Values[resource.FieldMessagingServiceSID] = s
-			} else {
-				p.add(at(v), resource.FieldMessagingServiceSID, "%q is not a messaging service SID: expected MG followed by 32 hexadecimal digits (it cannot be cleared: leave the field out to leave it unmanaged)", s)
-			}
-		}
-	}
-	if v, ok := fields[resource.FieldState]; ok {
-		if s, ok := p.str(v, resource.FieldState); ok {
-			switch s {
-			case resource.StateActive, resource.StateInactive, resource.StateClosed:
-				d.Values[resource.FieldState] = s
-			default:
-				p.add(at(v), resource.FieldState, "%q is not a state; allowed: active, inactive, closed", s)
-			}
-		}
-	}
-	if v, ok := fields["timers"]; ok {
-		p.timers(v, d.Values)
+		p.add(start, byName, "missing; write %s: NAME (a %s in these specs) or %s: %s... (a %s convsync does not manage)", byName, parent.Kind, bySID, parent.SIDPrefix, strings.ToLower(string(parent.Kind)))
 	}
 }
 
+// fields reads every Twilio field of the document through the kind's schema.
+func (p *parser) fields(k *resource.KindSchema, fields map[string]*yaml.Node, keys map[string]*yaml.Node, start position, d *parsedDoc) {
+	done := map[string]bool{}
+	for i := range k.Fields {
+		f := &k.Fields[i]
+		top := topKey(f.Name)
+		if f.Type == resource.TypeRef {
+			p.reference(f, fields, d)
+			continue
+		}
+		if f.Nested() {
+			if done[top] {
+				continue
+			}
+			done[top] = true
+			if v, ok := fields[top]; ok {
+				p.group(k, top, v, d)
+			}
+			continue
+		}
+		v, ok := fields[f.Name]
+		if !ok {
+			continue
+		}
+		if f.Name == k.NaturalKey {
+			d.keyAt = at(v)
+		}
+		p.value(f, f.Name, v, d.Values)
+	}
+	for i := range k.Fields {
+		f := &k.Fields[i]
+		if !f.Required {
+			continue
+		}
+		if _, ok := fields[topKey(f.Name)]; ok {
+			continue
+		}
+		if f.Type == resource.TypeRef {
+			if _, ok := fields[f.RefName]; ok {
+				continue
+			}
+		}
+		p.add(start, f.Name, "missing; a %s needs %s%s", k.Kind, f.Name, requiredWhy(k, f))
+	}
+}
+
+func requiredWhy(k *resource.KindSchema, f *resource.FieldSchema) string {
+	switch {
+	case f.ForcesReplace:
+		return " (Twilio requires it to create the " + strings.ToLower(string(k.Kind)) + ", and a new value later means a new " + strings.ToLower(string(k.Kind)) + ")"
+	default:
+		return " (Twilio requires it to create the " + strings.ToLower(string(k.Kind)) + ")"
+	}
+}
+
+// reference reads a TypeRef field: by address (role: agent) or by SID
+// (role_sid: RL…).
+func (p *parser) reference(f *resource.FieldSchema, fields map[string]*yaml.Node, d *parsedDoc) {
+	named, hasName := fields[f.RefName]
+	sid, hasSID := fields[f.Name]
+	target := resource.Schema(f.Ref)
+	switch {
+	case hasName && hasSID:
+		p.add(at(sid), f.Name, "%s and %s are both set; write exactly one: %s for a %s in these specs, %s for one convsync does not manage", f.RefName, f.Name, f.RefName, target.Kind, f.Name)
+	case hasName:
+		if s, ok := p.str(named, f.RefName); ok {
+			if namePattern.MatchString(s) {
+				if d.Refs == nil {
+					d.Refs = map[string]resource.Ref{}
+				}
+				d.Refs[f.Name] = resource.Ref{Address: resource.Address{Kind: target.Kind, Name: s}}
+				d.refAt[f.Name] = at(named)
+			} else {
+				p.add(at(named), f.RefName, "%q is not a valid %s name; %s", s, target.Kind, nameRule)
+			}
+		}
+	case hasSID:
+		p.value(f, f.Name, sid, d.Values)
+	}
+}
+
+// group reads a nested object (timers, new_message) into dotted fields.
+func (p *parser) group(k *resource.KindSchema, prefix string, v *yaml.Node, d *parsedDoc) {
+	var allowed []string
+	seen := map[string]bool{}
+	for _, f := range k.Fields {
+		if rest, ok := strings.CutPrefix(f.Name, prefix+"."); ok {
+			key := topKey(rest)
+			if !seen[key] {
+				seen[key] = true
+				allowed = append(allowed, key)
+			}
+		}
+	}
+	entries, ok := p.mapping(v, prefix, allowed...)
+	if !ok {
+		return
+	}
+	for _, e := range entries {
+		name := prefix + "." + e.key
+		if f := k.Field(name); f != nil {
+			p.value(f, name, e.value, d.Values)
+			continue
+		}
+		p.group(k, name, e.value, d)
+	}
+}
+
+// value reads one field's value by its type, checks the field's rules and
+// stores its canonical text.
+func (p *parser) value(f *resource.FieldSchema, field string, v *yaml.Node, values resource.Values) {
+	var text string
+	switch f.Type {
+	case resource.TypeJSON:
+		s, ok := p.attributes(v, field)
+		if !ok {
+			return
+		}
+		values[field] = s
+		return
+	case resource.TypeSet:
+		s, ok := p.set(f, field, v)
+		if !ok {
+			return
+		}
+		values[field] = s
+		return
+	case resource.TypeBool:
+		b, ok := p.boolean(v, field)
+		if !ok {
+			return
+		}
+		values[field] = strconv.FormatBool(b)
+		return
+	case resource.TypeInt:
+		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" {
+			if v.Kind != yaml.AliasNode {
+				p.add(at(v), field, "must be a whole number; found %s", describe(v))
+			}
+			return
+		}
+		text = v.Value
+	default:
+		s, ok := p.str(v, field)
+		if !ok {
+			return
+		}
+		text = s
+	}
+	if f.Type == resource.TypeString || f.Type == resource.TypeRef {
+		if text == "" {
+			if f.NotEmpty {
+				p.add(at(v), field, "empty; Twilio cannot reliably clear it: give a value, or leave the field out so convsync does not manage it")
+				return
+			}
+		}
+		for _, r := range text {
+			if r < 0x20 || (r >= 0x7F && r < 0xA0) {
+				p.add(at(v), field, "contains the control character U+%04X; write printable text", r)
+				return
+			}
+		}
+		limit := MaxNameLength
+		if f.MaxLength > 0 {
+			limit = f.MaxLength
+		}
+		if n := utf8.RuneCountInString(text); n > limit {
+			p.add(at(v), field, "%d characters; at most %d are allowed", n, limit)
+			return
+		}
+	}
+	canonical, err := f.Canonical(text)
+	if err != nil {
+		p.add(at(v), field, "%v", err)
+		return
+	}
+	if f.Check != nil {
+		if err := f.Check(canonical); err != nil {
+			p.add(at(v), field, "%v", err)
+			return
+		}
+	}
+	values[field] = canonical
+}
+
+// set reads a list of strings; order and repetition do not matter, but a
+// member written twice is most likely a mistake, so it is refused.
+func (p *parser) set(f *resource.FieldSchema, field string, v *yaml.Node) (string, bool) {
+	if v.Kind == yaml.AliasNode {
+		return "", false
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.add(at(v), field, "must be a list such as [a, b]; found %s", describe(v))
+		return "", false
+	}
+	var members []string
+	first := map[string]position{}
+	ok := true
+	for i, item := range v.Content {
+		s, good := p.str(item, fmt.Sprintf("%s[%d]", field, i))
+		if !good {
+			ok = false
+			continue
+		}
+		one, err := f.Canonical(resource.EncodeSet([]string{s}))
+		if err != nil {
+			p.add(at(item), fmt.Sprintf("%s[%d]", field, i), "%v", err)
+			ok = false
+			continue
+		}
+		m, _ := resource.ParseSet(one)
+		if pos, dup := first[m[0]]; dup {
+			p.add(at(item), fmt.Sprintf("%s[%d]", field, i), "%q is listed twice (first at line %d, column %d); a set holds each value once", s, pos.line, pos.column)
+			ok = false
+			continue
+		}
+		first[m[0]] = at(item)
+		members = append(members, m[0])
+	}
+	if !ok {
+		return "", false
+	}
+	return resource.EncodeSet(members), true
+}
+
 func (p *parser) kind(v *yaml.Node, start position) (resource.Kind, bool) {
-	allowed := "allowed: Service, Conversation"
+	var names []string
+	for _, k := range resource.Kinds() {
+		names = append(names, string(k.Kind))
+	}
+	allowed := "allowed: " + strings.Join(names, ", ")
 	if v == nil {
 		p.add(start, "kind", "missing; %s", allowed)
 		return "", false
@@ -369,32 +605,7 @@ func (p *parser) name(v *yaml.Node, start position) (string, bool) {
 	return s, true
 }
 
-// nameText reads friendly_name or unique_name into values.
-func (p *parser) nameText(v *yaml.Node, field string, values resource.Values) (string, bool) {
-	s, ok := p.str(v, field)
-	if !ok {
-		return "", false
-	}
-	if s == "" {
-		p.add(at(v), field, "empty; Twilio cannot reliably clear it: give a value, or leave the field out so convsync does not manage it")
-		return "", false
-	}
-	for _, r := range s {
-		if r < 0x20 || (r >= 0x7F && r < 0xA0) {
-			p.add(at(v), field, "contains the control character U+%04X; write printable text", r)
-			return "", false
-		}
-	}
-	if n := utf8.RuneCountInString(s); n > MaxNameLength {
-		p.add(at(v), field, "%d characters; at most %d are allowed", n, MaxNameLength)
-		return "", false
-	}
-	values[field] = s
-	return s, true
-}
-
-func (p *parser) attributes(v *yaml.Node) (string, bool) {
-	const field = resource.FieldAttributes
+func (p *parser) attributes(v *yaml.Node, field string) (string, bool) {
 	var text string
 	switch {
 	case v.Kind == yaml.MappingNode:
@@ -448,34 +659,6 @@ func jsonType(canonical string) string {
 		return "a boolean"
 	default:
 		return "a number"
-	}
-}
-
-func (p *parser) timers(v *yaml.Node, values resource.Values) {
-	entries, ok := p.mapping(v, "timers", "inactive", "closed")
-	if !ok {
-		return
-	}
-	for _, e := range entries {
-		field := "timers." + e.key
-		s, ok := p.str(e.value, field)
-		if !ok {
-			continue
-		}
-		d, err := resource.ParseISODuration(s)
-		if err != nil {
-			p.add(at(e.value), field, "%v", err)
-			continue
-		}
-		minimum, code, minText := MinInactiveTimer, 50375, "1 minute (PT1M)"
-		if e.key == "closed" {
-			minimum, code, minText = MinClosedTimer, 50376, "10 minutes (PT10M)"
-		}
-		if d < minimum {
-			p.add(at(e.value), field, "%s is shorter than Twilio's minimum of %s (error %d)", s, minText, code)
-			continue
-		}
-		values[field] = strings.ToUpper(s)
 	}
 }
 
