@@ -221,7 +221,7 @@ func TestOpenRefusesUnreadableFileAndChangesNothing(t *testing.T) {
 		{"truncated, no backup", valid[:200], false, []string{"line 7, column", "truncated", "Nothing was changed", "There is no backup"}},
 		{"truncated, with backup", valid[:200], true, []string{"line 7, column", "Nothing was changed", "The previous version is in %s.backup"}},
 		{"unknown field", strings.Replace(valid, `"serial"`, `"serials"`, 1), true, []string{"line 4, column 3", `unknown field "serials"`, "%s.backup"}},
-		{"newer format", `{"version": 2, "whatever": []}`, true, []string{"state file %s was written by a newer convsync (state format 2); this convsync reads format 1 at most: upgrade convsync"}},
+		{"newer format", `{"version": 3, "whatever": []}`, true, []string{"state file %s was written by a newer convsync (state format 3); this convsync reads format 2 at most: upgrade convsync"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,13 @@ import (
 )
 
 // FormatVersion is the state format this convsync writes, and the newest it reads.
-const FormatVersion = 1
+const FormatVersion = 2
+
+// Format 1 stored every value as a string (attributes as JSON inside a
+// string) and flat dotted names; format 2 stores real JSON values, nested.
+// A format 1 file is read as is and written as format 2 on its first
+// change (the backup beside it keeps the format 1 copy).
+const oldestFormatVersion = 1
 
 // The on-disk form of format 1. Field order here is the order in the file.
 type resourceJSON struct {
@@ -22,7 +28,9 @@ type resourceJSON struct {
 	SID       string          `json:"sid"`
 	ParentSID string          `json:"parent_sid,omitempty"`
 	CreatedAt time.Time       `json:"created_at,omitzero"`
-	Applied   resource.Values `json:"applied"`
+	// Applied holds real JSON values, nested as the kind's schema says
+	// (format 1 held a flat map of strings; it is still read).
+	Applied json.RawMessage `json:"applied"`
 }
 
 type pendingJSON struct {
@@ -30,7 +38,7 @@ type pendingJSON struct {
 	Kind      resource.Kind   `json:"kind"`
 	ParentSID string          `json:"parent_sid,omitempty"`
 	StartedAt time.Time       `json:"started_at"`
-	Values    resource.Values `json:"values"`
+	Values    json.RawMessage `json:"values"`
 }
 
 // VersionError means the file was written in a newer state format than this
@@ -94,22 +102,14 @@ func Encode(w io.Writer, s *State, writtenBy string) error {
 	}
 	if err := writeList("resources", sortedKeys(s.Resources), func(k string) any {
 		r := s.Resources[k]
-		applied := r.Applied
-		if applied == nil {
-			applied = resource.Values{}
-		}
-		return resourceJSON{Address: r.Address.String(), SID: r.SID, ParentSID: r.ParentSID, CreatedAt: r.CreatedAt.UTC(), Applied: applied}
+		return toResourceJSON(r)
 	}); err != nil {
 		return err
 	}
 	bw.WriteString(",\n")
 	if err := writeList("pending", sortedKeys(s.Pending), func(k string) any {
 		p := s.Pending[k]
-		values := p.Values
-		if values == nil {
-			values = resource.Values{}
-		}
-		return pendingJSON{Address: p.Address.String(), Kind: p.Kind, ParentSID: p.ParentSID, StartedAt: p.StartedAt.UTC(), Values: values}
+		return toPendingJSON(p)
 	}); err != nil {
 		return err
 	}
@@ -236,8 +236,8 @@ func (d *decoder) decodeV1() (*State, string, error) {
 		switch key {
 		case "version":
 			var v uint64
-			if err := d.dec.Decode(&v); err != nil || v != FormatVersion {
-				return nil, "", d.errorf(valOff, "\"version\" must be %d", FormatVersion)
+			if err := d.dec.Decode(&v); err != nil || v < oldestFormatVersion || v > FormatVersion {
+				return nil, "", d.errorf(valOff, "\"version\" must be %d to %d", oldestFormatVersion, FormatVersion)
 			}
 		case "lineage":
 			if err := d.dec.Decode(&s.Lineage); err != nil {
@@ -264,7 +264,11 @@ func (d *decoder) decodeV1() (*State, string, error) {
 				if err != nil {
 					return d.errorf(off, "%s: %v", what, err)
 				}
-				r := &Resource{Address: addr, SID: rj.SID, ParentSID: rj.ParentSID, Applied: rj.Applied, CreatedAt: rj.CreatedAt}
+				applied, err := decodeValues(addr.Kind, rj.Applied)
+				if err != nil {
+					return d.errorf(off, "%s: applied: %v", what, err)
+				}
+				r := &Resource{Address: addr, SID: rj.SID, ParentSID: rj.ParentSID, Applied: applied, CreatedAt: rj.CreatedAt}
 				k := addr.String()
 				if s.Resources[k] != nil {
 					return d.errorf(off, "%s: resource %s appears twice", what, k)
@@ -287,7 +291,11 @@ func (d *decoder) decodeV1() (*State, string, error) {
 				if err != nil {
 					return d.errorf(off, "%s: %v", what, err)
 				}
-				p := &Pending{Address: addr, Kind: pj.Kind, ParentSID: pj.ParentSID, Values: pj.Values, StartedAt: pj.StartedAt}
+				values, err := decodeValues(addr.Kind, pj.Values)
+				if err != nil {
+					return d.errorf(off, "%s: values: %v", what, err)
+				}
+				p := &Pending{Address: addr, Kind: pj.Kind, ParentSID: pj.ParentSID, Values: values, StartedAt: pj.StartedAt}
 				k := addr.String()
 				if s.Pending[k] != nil {
 					return d.errorf(off, "%s: pending create %s appears twice", what, k)

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/convsync/convsync/pkg/resource"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -25,7 +27,7 @@ func encodeString(t *testing.T, s *State) string {
 
 func TestEncodeMatchesGolden(t *testing.T) {
 	got := encodeString(t, testState())
-	golden := filepath.Join("testdata", "v1.golden.json")
+	golden := filepath.Join("testdata", "v2.golden.json")
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -76,10 +78,10 @@ func TestEncodedStateHasOnlyExpectedKeys(t *testing.T) {
 			for k, x := range v {
 				p := path + "." + k
 				if strings.HasSuffix(path, ".applied") || strings.HasSuffix(path, ".values") {
+					// Fields hold real JSON values, as their schema types say.
 					p = path + ".<field>"
-					if _, ok := x.(string); !ok {
-						t.Errorf("%s.%s is not a string", path, k)
-					}
+					got[p] = true
+					continue
 				}
 				got[p] = true
 				walk(p, x)
@@ -111,8 +113,8 @@ func TestEncodedStateHasOnlyExpectedKeys(t *testing.T) {
 
 func TestDecodeRefusesNewerFormat(t *testing.T) {
 	for name, text := range map[string]string{
-		"v2 with unknown layout": `{"version": 2, "convsync_version": "9.0.0", "things": {"x": [1]}}`,
-		"version after the rest": `{"lineage": "x", "stuff": true, "version": 3}`,
+		"v3 with unknown layout": `{"version": 3, "convsync_version": "9.0.0", "things": {"x": [1]}}`,
+		"version after the rest": `{"lineage": "x", "stuff": true, "version": 4}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := Decode([]byte(text))
@@ -120,7 +122,7 @@ func TestDecodeRefusesNewerFormat(t *testing.T) {
 			if !errors.As(err, &verr) {
 				t.Fatalf("want a *VersionError, got %v", err)
 			}
-			if !strings.Contains(err.Error(), "this convsync reads format 1 at most: upgrade convsync") {
+			if !strings.Contains(err.Error(), "this convsync reads format 2 at most: upgrade convsync") {
 				t.Errorf("message %q does not say what to do", err)
 			}
 		})
@@ -151,11 +153,12 @@ func TestDecodeErrorsSayWhere(t *testing.T) {
 		{"not an object", `[1, 2]`, 1, 1, "not a JSON object"},
 		{"trailing data", valid + "{}", 14, 1, "after top-level value"},
 		{"missing version", `{"lineage": "l", "serial": 1}`, 1, 1, `the "version" field is missing`},
-		{"version zero", `{"version": 0}`, 1, 13, `"version" must be 1`},
+		{"version zero", `{"version": 0}`, 1, 13, `"version" must be 1 to 2`},
 		{"unknown top-level field", withLine(3, `"serial"`, `"serial_no"`), 4, 3, `unknown field "serial_no"`},
 		{"repeated field", withLine(3, `"serial": 7`, `"lineage": "x"`), 4, 3, `field "lineage" appears twice`},
 		{"unknown resource field", withLine(6, `"sid"`, `"sid2"`), 7, 35, `resources[0]: unknown field "sid2"`},
-		{"wrong type", withLine(6, `"unique_name":"vip"`, `"unique_name":7`), 7, 370, "resources[0].applied: expected string, found a JSON number"},
+		{"wrong type", withLine(6, `"unique_name":"vip"`, `"unique_name":7`), 7, 5, `resources[0]: applied: field "unique_name": expected a string, found 7`},
+		{"set that is not a list", withLine(6, `"friendly_name":"Conversation vip"`, `"friendly_name":["a"]`), 7, 5, `field "friendly_name": expected a string`},
 		{"bad sid", withLine(6, `"CH0`, `"XX0`), 7, 5, `sid "XX0`},
 		{"unknown kind", withLine(6, `"conversation.vip"`, `"room.vip"`), 7, 5, `unknown kind "room"`},
 		{"unknown applied field", withLine(6, `"unique_name"`, `"colour"`), 7, 5, `field "colour" is not a Conversation field`},
@@ -175,5 +178,76 @@ func TestDecodeErrorsSayWhere(t *testing.T) {
 				t.Errorf("got %v\nwant line %d, column %d, problem containing %q", err, tt.line, tt.col, tt.problem)
 			}
 		})
+	}
+}
+
+// Typed fields are real JSON in the file: objects, arrays, booleans, nested
+// groups; not JSON inside strings.
+func TestEncodedValuesAreRealJSON(t *testing.T) {
+	s := New()
+	s.Lineage = "l"
+	s.Put(&Resource{Address: resource.Address{Kind: resource.KindRole, Name: "agent"}, SID: "RL" + strings.Repeat("0", 32), ParentSID: testServiceSID,
+		Applied: resource.Values{"permissions": `["editOwnMessage","sendMessage"]`, "type": "conversation", "friendly_name": "Agent"}})
+	s.Put(&Resource{Address: resource.Address{Kind: resource.KindServiceNotifications, Name: "support"}, SID: resource.SingletonID(resource.KindServiceNotifications, testServiceSID), ParentSID: testServiceSID,
+		Applied: resource.Values{"log_enabled": "true", "new_message.with_media.enabled": "false", "new_message.template": "hi"}})
+	text := encodeString(t, s)
+	for _, want := range []string{
+		`"applied":{"friendly_name":"Agent","permissions":["editOwnMessage","sendMessage"],"type":"conversation"}`,
+		`"applied":{"log_enabled":true,"new_message":{"template":"hi","with_media":{"enabled":false}}}`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("state file lacks %s:\n%s", want, text)
+		}
+	}
+	out, _, err := Decode([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.SameContent(s) {
+		t.Errorf("round trip changed the typed values: %+v", out.Resources)
+	}
+}
+
+// A state file of format 1 (every value a string, flat dotted names) is read
+// as it is, and written as format 2 on the first change; the backup keeps
+// the format 1 file.
+func TestFormat1FileIsMigratedOnFirstWrite(t *testing.T) {
+	old, err := os.ReadFile(filepath.Join("testdata", "v1.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(old, []byte(`"version": 1`)) || !bytes.Contains(old, []byte(`"attributes":"{\"tier\"`)) {
+		t.Fatalf("testdata/v1.state.json is not a format 1 file")
+	}
+	path := filepath.Join(t.TempDir(), "convsync.state.json")
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("Open format 1: %v", err)
+	}
+	var got *Resource
+	f.View(func(s *State) { got = s.Get(conversationAddr("vip")).Clone() })
+	if got.Applied[resource.FieldAttributes] != `{"tier":"gold","url":"https://example.com/?a=1&b=<2>"}` || got.Applied[resource.FieldTimersInactive] != "PT1H" {
+		t.Fatalf("format 1 values read as %v", got.Applied)
+	}
+	mustUpdate(t, f, func(s *State) error {
+		s.Remove(conversationAddr("vip"))
+		return nil
+	})
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := os.ReadFile(path)
+	if !bytes.Contains(now, []byte(`"version": 2`)) || !bytes.Contains(now, []byte(`"applied":{"friendly_name":"Support"}`)) {
+		t.Errorf("after the first write the file is not format 2:\n%s", now)
+	}
+	backup, err := os.ReadFile(path + ".backup")
+	if err != nil {
+		t.Fatalf("no backup: %v", err)
+	}
+	if !bytes.Equal(backup, old) {
+		t.Errorf("the backup is not the format 1 file as found:\n%s", backup)
 	}
 }

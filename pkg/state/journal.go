@@ -38,19 +38,36 @@ type record struct {
 }
 
 func toResourceJSON(r *Resource) resourceJSON {
-	applied := r.Applied
-	if applied == nil {
-		applied = resource.Values{}
-	}
-	return resourceJSON{Address: r.Address.String(), SID: r.SID, ParentSID: r.ParentSID, CreatedAt: r.CreatedAt.UTC(), Applied: applied}
+	return resourceJSON{Address: r.Address.String(), SID: r.SID, ParentSID: r.ParentSID, CreatedAt: r.CreatedAt.UTC(), Applied: encodeValues(r.Address.Kind, r.Applied)}
 }
 
 func toPendingJSON(p *Pending) pendingJSON {
-	values := p.Values
-	if values == nil {
-		values = resource.Values{}
+	return pendingJSON{Address: p.Address.String(), Kind: p.Kind, ParentSID: p.ParentSID, StartedAt: p.StartedAt.UTC(), Values: encodeValues(p.Address.Kind, p.Values)}
+}
+
+// encodeValues writes values as real JSON, nested by the kind's schema.
+func encodeValues(kind resource.Kind, v resource.Values) json.RawMessage {
+	schema := resource.Schema(kind)
+	var obj any = map[string]any{}
+	if schema != nil {
+		obj = schema.NestValues(v)
+	} else if v != nil {
+		obj = v
 	}
-	return pendingJSON{Address: p.Address.String(), Kind: p.Kind, ParentSID: p.ParentSID, StartedAt: p.StartedAt.UTC(), Values: values}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(obj) // maps of strings and raw JSON always encode
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// decodeValues reads what encodeValues wrote, or format 1's flat strings.
+func decodeValues(kind resource.Kind, raw json.RawMessage) (resource.Values, error) {
+	schema := resource.Schema(kind)
+	if schema == nil {
+		return nil, fmt.Errorf("unknown kind %q", kind)
+	}
+	return schema.FlattenValues(raw)
 }
 
 // encodeRecord makes the journal line for a change of s: the entries whose
@@ -167,7 +184,11 @@ func replayLine(s *State, line []byte, lineNo int, prev *uint64, out *replay) er
 		if err != nil {
 			return fail("put[%d]: %v", i, err)
 		}
-		r := &Resource{Address: addr, SID: rj.SID, ParentSID: rj.ParentSID, Applied: rj.Applied, CreatedAt: rj.CreatedAt}
+		applied, err := decodeValues(addr.Kind, rj.Applied)
+		if err != nil {
+			return fail("put[%d]: applied: %v", i, err)
+		}
+		r := &Resource{Address: addr, SID: rj.SID, ParentSID: rj.ParentSID, Applied: applied, CreatedAt: rj.CreatedAt}
 		if err := validateResource(addr.String(), r); err != nil {
 			return fail("put[%d]: %v", i, err)
 		}
@@ -179,7 +200,11 @@ func replayLine(s *State, line []byte, lineNo int, prev *uint64, out *replay) er
 		if err != nil {
 			return fail("put_pending[%d]: %v", i, err)
 		}
-		p := &Pending{Address: addr, Kind: pj.Kind, ParentSID: pj.ParentSID, Values: pj.Values, StartedAt: pj.StartedAt}
+		values, err := decodeValues(addr.Kind, pj.Values)
+		if err != nil {
+			return fail("put_pending[%d]: values: %v", i, err)
+		}
+		p := &Pending{Address: addr, Kind: pj.Kind, ParentSID: pj.ParentSID, Values: values, StartedAt: pj.StartedAt}
 		if err := validatePending(addr.String(), p); err != nil {
 			return fail("put_pending[%d]: %v", i, err)
 		}

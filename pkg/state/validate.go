@@ -20,7 +20,12 @@ func validateResource(key string, r *Resource) error {
 	if key != r.Address.String() {
 		return fmt.Errorf("resource %s is recorded under the key %q", r.Address, key)
 	}
-	if !resource.IsSID(r.SID, schema.SIDPrefix) {
+	if schema.Singleton {
+		// A singleton has no SID of its own: its ID is its path.
+		if r.SID != resource.SingletonID(schema.Kind, r.ParentSID) {
+			return fmt.Errorf("resource %s: id %q is not this %s's path (%s)", r.Address, r.SID, schema.Kind, resource.SingletonID(schema.Kind, r.ParentSID))
+		}
+	} else if !resource.IsSID(r.SID, schema.SIDPrefix) {
 		return fmt.Errorf("resource %s: sid %q is not a %s SID (%s followed by 32 hex digits)", r.Address, r.SID, schema.Kind, schema.SIDPrefix)
 	}
 	if err := validateParentSID(schema, r.ParentSID); err != nil {
