@@ -25,6 +25,14 @@ const (
 	CodeCreateClosed        = 50384
 	CodeUniqueNameIsSID     = 50390
 	CodeInvalidPageToken    = 21481
+	// Roles, users and the service configuration (../shared/twilio-kinds.md §3.1, §3.4, §3.5).
+	CodeFriendlyNameMissing      = 50000
+	CodeFriendlyNameTooLong      = 50003
+	CodeRoleNotFound             = 50100
+	CodePermissionNotFound       = 50104
+	CodeInvalidRoleType          = 50105
+	CodeConversationRoleNotFound = 50109
+	CodeUserExists               = 50201
 )
 
 // apiError is a Twilio error answer.

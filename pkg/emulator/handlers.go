@@ -89,11 +89,13 @@ func (s *Server) unusedServiceSIDLocked() string {
 	}
 }
 
-// addServiceLocked stores svc with the next sequence number.
+// addServiceLocked stores svc with the next sequence number, and its
+// default roles.
 func (s *Server) addServiceLocked(svc Service) *serviceData {
 	svc.Seq = s.nextSeq
 	s.nextSeq++
 	d := newServiceData(svc)
+	s.addDefaultRolesLocked(d)
 	s.services[svc.SID] = d
 	s.svcOrder = append(s.svcOrder, d)
 	return d
@@ -139,7 +141,7 @@ func (s *Server) deleteService(r *http.Request, p routeParams) result {
 }
 
 func (s *Server) listServices(r *http.Request, _ routeParams) result {
-	q, perr := parseListQuery(r, false)
+	q, perr := parseListQuery(r, strictRules)
 	if perr != nil {
 		return failed(perr)
 	}
@@ -428,7 +430,7 @@ func (s *Server) deleteConversation(r *http.Request, p routeParams) result {
 }
 
 func (s *Server) listConversations(r *http.Request, p routeParams) result {
-	q, perr := parseListQuery(r, true)
+	q, perr := parseListQuery(r, listRules{filters: true, maxPageSize: maxPageSize})
 	if perr != nil {
 		return failed(perr)
 	}

@@ -98,9 +98,16 @@ type serviceData struct {
 	order    []*Conversation
 	bySID    map[string]*Conversation
 	byUnique map[string]*Conversation
-	// limiters enforce Twilio's action rates: "" is the service's create+delete
-	// bucket, a conversation SID is that conversation's update bucket.
+	// limiters enforce Twilio's action rates: "" is the service's bucket
+	// (conversation create+delete, role and user create+update+delete), a
+	// conversation SID is that conversation's update bucket.
 	limiters map[string]*tokenBucket
+
+	roles         *collection[Role]
+	users         *collection[User]
+	config        ServiceConfiguration
+	notifications ServiceNotifications
+	webhooks      ServiceWebhooks
 }
 
 func newServiceData(svc Service) *serviceData {
@@ -109,6 +116,8 @@ func newServiceData(svc Service) *serviceData {
 		bySID:    map[string]*Conversation{},
 		byUnique: map[string]*Conversation{},
 		limiters: map[string]*tokenBucket{},
+		roles:    newCollection(roleKind),
+		users:    newCollection(userKind),
 	}
 }
 

@@ -33,15 +33,36 @@ type listQuery struct {
 
 func (q listQuery) newestFirst() bool { return q.startDate != nil || q.endDate != nil }
 
-func parseListQuery(r *http.Request, conversations bool) (listQuery, *apiError) {
+// listRules are the paging rules of one list.
+type listRules struct {
+	// filters: the list takes State, StartDate and EndDate (conversations).
+	filters bool
+	// maxPageSize is the list's own maximum (the contract's PageSize maximum).
+	maxPageSize int
+	// clamp: a PageSize over the maximum is cut to it instead of refused.
+	clamp bool
+}
+
+// strictRules are the rules of the services and conversations lists: 1..100,
+// anything else refused.
+var strictRules = listRules{maxPageSize: maxPageSize}
+
+func parseListQuery(r *http.Request, rules listRules) (listQuery, *apiError) {
 	v := r.URL.Query()
 	q := listQuery{pageSize: defaultPageSize}
+	if q.pageSize > rules.maxPageSize {
+		q.pageSize = rules.maxPageSize
+	}
 	if has(v, "PageSize") {
 		n, err := strconv.Atoi(v.Get("PageSize"))
-		// Strict on purpose: the contract says 1..100, and a client that asks for
-		// more should learn it here rather than get fewer items than it expects.
-		if err != nil || n < 1 || n > maxPageSize {
-			return q, errInvalidParam("PageSize %q must be an integer from 1 to %d", v.Get("PageSize"), maxPageSize)
+		if err == nil && rules.clamp && n > rules.maxPageSize {
+			n = rules.maxPageSize
+		}
+		// Strict where clamp is off: the contract says 1..100, and a client that
+		// asks for more should learn it here rather than get fewer items than it
+		// expects.
+		if err != nil || n < 1 || n > rules.maxPageSize {
+			return q, errInvalidParam("PageSize %q must be an integer from 1 to %d", v.Get("PageSize"), rules.maxPageSize)
 		}
 		q.pageSize = n
 	}
@@ -52,7 +73,7 @@ func parseListQuery(r *http.Request, conversations bool) (listQuery, *apiError) 
 		}
 		q.page = n
 	}
-	if conversations {
+	if rules.filters {
 		if has(v, "State") {
 			switch st := v.Get("State"); st {
 			case stateActive, stateInactive, stateClosed, stateInitializing:
@@ -87,7 +108,7 @@ func parseListQuery(r *http.Request, conversations bool) (listQuery, *apiError) 
 // listScope is what a page token belongs to: a token is only valid for the
 // list it came from.
 type listScope struct {
-	key        string // "services" or "conversations"
+	key        string // the list's items key: "services", "conversations", "roles"...
 	serviceSID string
 }
 

@@ -11,7 +11,12 @@ import (
 	"github.com/convsync/convsync/pkg/resource"
 )
 
-const dataFormat = "convsync-emulator/1"
+// dataFormat is written; dataFormatV1 (services and conversations only) is
+// still read: its services get the default roles and configuration on load.
+const (
+	dataFormat   = "convsync-emulator/2"
+	dataFormatV1 = "convsync-emulator/1"
+)
 
 // dataFileJSON is the on-disk form of the emulator's data.
 type dataFileJSON struct {
@@ -23,7 +28,12 @@ type dataFileJSON struct {
 
 type serviceRecordJSON struct {
 	Service
-	Conversations []*Conversation `json:"conversations"`
+	Conversations []*Conversation       `json:"conversations"`
+	Roles         []*Role               `json:"roles,omitempty"`
+	Users         []*User               `json:"users,omitempty"`
+	Configuration *ServiceConfiguration `json:"configuration,omitempty"`
+	Notifications *ServiceNotifications `json:"notifications,omitempty"`
+	Webhooks      *ServiceWebhooks      `json:"webhooks,omitempty"`
 }
 
 // load reads s.dataFile. A missing file is an empty start; anything unreadable
@@ -43,7 +53,7 @@ func (s *Server) load() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("emulator data %s is damaged: %s", s.dataFile, fmt.Sprintf(format, args...))
 	}
-	if f.Format != dataFormat {
+	if f.Format != dataFormat && f.Format != dataFormatV1 {
 		return bad("format is %q, expected %q", f.Format, dataFormat)
 	}
 	if f.AccountSID != s.accountSID {
@@ -82,10 +92,69 @@ func (s *Server) load() error {
 			lastSeq = c.Seq
 			d.insert(c)
 		}
+		if err := loadServiceKinds(d, rec, f.NextSeq, bad); err != nil {
+			return err
+		}
 		s.services[rec.SID] = d
 		s.svcOrder = append(s.svcOrder, d)
 	}
 	s.nextSeq = f.NextSeq
+	if f.Format == dataFormatV1 {
+		for _, d := range s.svcOrder {
+			s.addDefaultRolesLocked(d)
+		}
+	}
+	return nil
+}
+
+// loadServiceKinds checks and loads a service record's roles, users and
+// singletons into d.
+func loadServiceKinds(d *serviceData, rec serviceRecordJSON, nextSeq uint64, bad func(string, ...any) error) error {
+	var lastSeq uint64
+	for j, r := range rec.Roles {
+		where := fmt.Sprintf("services %s roles[%d]", rec.SID, j)
+		switch {
+		case r == nil || !resource.IsSID(r.SID, "RL"):
+			return bad("%s has no role SID", where)
+		case r.ServiceSID != rec.SID:
+			return bad("%s.service_sid %q is not its service", where, r.ServiceSID)
+		case r.Seq <= lastSeq || r.Seq >= nextSeq:
+			return bad("%s.seq %d is out of order", where, r.Seq)
+		case d.roles.get(r.SID) != nil:
+			return bad("%s.sid %s appears twice", where, r.SID)
+		case r.Type != roleTypeConversation && r.Type != roleTypeService:
+			return bad("%s.type %q is not a role type", where, r.Type)
+		}
+		lastSeq = r.Seq
+		d.roles.insert(r)
+	}
+	lastSeq = 0
+	for j, u := range rec.Users {
+		where := fmt.Sprintf("services %s users[%d]", rec.SID, j)
+		switch {
+		case u == nil || !resource.IsSID(u.SID, "US"):
+			return bad("%s has no user SID", where)
+		case u.ServiceSID != rec.SID:
+			return bad("%s.service_sid %q is not its service", where, u.ServiceSID)
+		case u.Seq <= lastSeq || u.Seq >= nextSeq:
+			return bad("%s.seq %d is out of order", where, u.Seq)
+		case d.users.get(u.SID) != nil:
+			return bad("%s.sid %s appears twice", where, u.SID)
+		case u.Identity == "" || d.users.byNaturalKey(u.Identity) != nil:
+			return bad("%s.identity %q is empty or appears twice", where, u.Identity)
+		}
+		lastSeq = u.Seq
+		d.users.insert(u)
+	}
+	if rec.Configuration != nil {
+		d.config = *rec.Configuration
+	}
+	if rec.Notifications != nil {
+		d.notifications = *rec.Notifications
+	}
+	if rec.Webhooks != nil {
+		d.webhooks = *rec.Webhooks
+	}
 	return nil
 }
 
@@ -98,7 +167,11 @@ func (s *Server) saveLocked() error {
 	}
 	f := dataFileJSON{Format: dataFormat, AccountSID: s.accountSID, NextSeq: s.nextSeq}
 	for _, d := range s.svcOrder {
-		f.Services = append(f.Services, serviceRecordJSON{Service: d.svc, Conversations: d.order})
+		config, notifications, webhooks := d.config, d.notifications, d.webhooks
+		f.Services = append(f.Services, serviceRecordJSON{
+			Service: d.svc, Conversations: d.order, Roles: d.roles.all(), Users: d.users.all(),
+			Configuration: &config, Notifications: &notifications, Webhooks: &webhooks,
+		})
 	}
 	raw, err := json.Marshal(f)
 	if err != nil {

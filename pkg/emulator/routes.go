@@ -9,7 +9,7 @@ import (
 // routeParams are the path parameters of an API route.
 type routeParams struct {
 	serviceSID string // "" on the /v1/Conversations routes: the default service
-	sid        string // the service or conversation SID (or unique_name)
+	sid        string // the service, conversation, role or user SID (or unique_name, identity)
 	// viaDefault: the request used the /v1/Conversations routes; URLs in the
 	// answer use the same form.
 	viaDefault bool
@@ -38,6 +38,13 @@ const (
 	patternService              = "/v1/Services/{Sid}"
 	patternServiceConversations = "/v1/Services/{ServiceSid}/Conversations"
 	patternServiceConversation  = "/v1/Services/{ServiceSid}/Conversations/{Sid}"
+	patternServiceRoles         = "/v1/Services/{ServiceSid}/Roles"
+	patternServiceRole          = "/v1/Services/{ServiceSid}/Roles/{Sid}"
+	patternServiceUsers         = "/v1/Services/{ServiceSid}/Users"
+	patternServiceUser          = "/v1/Services/{ServiceSid}/Users/{Sid}"
+	patternServiceConfiguration = "/v1/Services/{ServiceSid}/Configuration"
+	patternServiceNotifications = "/v1/Services/{ServiceSid}/Configuration/Notifications"
+	patternServiceWebhooks      = "/v1/Services/{ServiceSid}/Configuration/Webhooks"
 	patternDefaultConversations = "/v1/Conversations"
 	patternDefaultConversation  = "/v1/Conversations/{Sid}"
 	patternUnmatched            = "(unmatched)"
@@ -77,6 +84,27 @@ func matchRoute(r *http.Request) route {
 		return byMethod(patternServiceConversations, routeParams{serviceSID: parts[2]}, conversationListHandlers)
 	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Conversations":
 		return byMethod(patternServiceConversation, routeParams{serviceSID: parts[2], sid: parts[4]}, conversationHandlers)
+	case len(parts) == 4 && parts[1] == "Services" && parts[3] == "Roles":
+		return byMethod(patternServiceRoles, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).listRoles, http.MethodPost: (*Server).createRole})
+	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Roles":
+		return byMethod(patternServiceRole, routeParams{serviceSID: parts[2], sid: parts[4]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchRole, http.MethodPost: (*Server).updateRole, http.MethodDelete: (*Server).deleteRole})
+	case len(parts) == 4 && parts[1] == "Services" && parts[3] == "Users":
+		return byMethod(patternServiceUsers, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).listUsers, http.MethodPost: (*Server).createUser})
+	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Users":
+		return byMethod(patternServiceUser, routeParams{serviceSID: parts[2], sid: parts[4]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchUser, http.MethodPost: (*Server).updateUser, http.MethodDelete: (*Server).deleteUser})
+	case len(parts) == 4 && parts[1] == "Services" && parts[3] == "Configuration":
+		return byMethod(patternServiceConfiguration, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchConfiguration, http.MethodPost: (*Server).updateConfiguration})
+	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Configuration" && parts[4] == "Notifications":
+		return byMethod(patternServiceNotifications, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchNotifications, http.MethodPost: (*Server).updateNotifications})
+	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Configuration" && parts[4] == "Webhooks":
+		return byMethod(patternServiceWebhooks, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchWebhooks, http.MethodPost: (*Server).updateWebhooks})
 	case len(parts) == 2 && parts[1] == "Conversations":
 		return byMethod(patternDefaultConversations, routeParams{viaDefault: true}, conversationListHandlers)
 	case len(parts) == 3 && parts[1] == "Conversations":
