@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,26 +104,78 @@ func startPrism(t *testing.T, prism, spec, upstream string) string {
 	}
 }
 
-// onlyUndocumentedStatus reports whether the violations Prism found are only
-// that the answer's status is not in the contract. Twilio's contract lists no
-// 4xx/5xx answers at all (see docs/emulator.md), so an error answer always
-// gets this one warning; any other violation, such as a request that breaks
-// the contract, still fails the test.
-func onlyUndocumentedStatus(header string) bool {
-	var vs []struct {
-		Location []string `json:"location"`
-		Message  string   `json:"message"`
-	}
-	if err := json.Unmarshal([]byte(header), &vs); err != nil || len(vs) == 0 {
-		return false
-	}
-	for _, v := range vs {
-		if len(v.Location) != 1 || v.Location[0] != "response" ||
-			!strings.HasPrefix(v.Message, "Unable to match the returned status code with those defined in the document") {
+// prismViolation is one entry of Prism's sl-violations header.
+type prismViolation struct {
+	Location []string `json:"location"`
+	Severity string   `json:"severity"`
+	Code     string   `json:"code"`
+	Message  string   `json:"message"`
+}
+
+// isUndocumentedStatus reports whether v only says that the answer's status
+// is not in the contract. Twilio's contract lists no 4xx/5xx answers at all
+// (see docs/emulator.md), so an error answer always gets this one warning.
+func isUndocumentedStatus(v prismViolation) bool {
+	return len(v.Location) == 1 && v.Location[0] == "response" &&
+		strings.HasPrefix(v.Message, "Unable to match the returned status code with those defined in the document")
+}
+
+// repeatedFormKeys are the array parameters twilio-go sends as a repeated form
+// key (Permission=a&Permission=b), by the route suffix they belong to.
+var repeatedFormKeys = map[string]string{"Permission": "/Roles", "Filters": "/Configuration/Webhooks"}
+
+// isPrismMisreport reports whether v is one of the two known cases where
+// Prism 5.16 is wrong, and nothing else:
+//
+//  1. A repeated form key. OpenAPI 3's default for an array in a
+//     form-urlencoded body is style=form, explode=true, which is exactly
+//     Permission=a&Permission=b, what twilio-go sends; Prism nevertheless
+//     reports "Request body property Permission must be array" (also with two
+//     or more values). Excused only for Permission on POST .../Roles[/{RL}]
+//     and Filters on POST .../Configuration/Webhooks, with that exact message,
+//     and only when the request really carried the key.
+//  2. method: null in a service webhook configuration. The contract's own
+//     example fetchEmpty answers "method": null for an unconfigured service,
+//     but its schema makes method a $ref to a non-nullable enum (OpenAPI 3.0
+//     cannot mark a $ref nullable). Excused only on .../Configuration/Webhooks
+//     for location response.body.method with codes type or enum, and only when
+//     the answer's method really is null.
+func isPrismMisreport(req *http.Request, body map[string]any, v prismViolation) bool {
+	path := req.URL.Path
+	if len(v.Location) == 3 && v.Location[0] == "request" && v.Location[1] == "body" {
+		key := v.Location[2]
+		suffix, ok := repeatedFormKeys[key]
+		if !ok || req.Method != http.MethodPost || v.Code != "type" || v.Message != "Request body property "+key+" must be array" {
 			return false
 		}
+		if !strings.HasSuffix(path, suffix) && !(key == "Permission" && strings.Contains(path, "/Roles/")) {
+			return false
+		}
+		return len(requestForm(req)[key]) > 0
 	}
-	return true
+	if len(v.Location) == 3 && v.Location[0] == "response" && v.Location[1] == "body" && v.Location[2] == "method" {
+		m, present := body["method"]
+		return strings.HasSuffix(path, "/Configuration/Webhooks") && (v.Code == "type" || v.Code == "enum") && present && m == nil
+	}
+	return false
+}
+
+// requestForm re-reads the form body a request sent.
+func requestForm(req *http.Request) url.Values {
+	if req.GetBody == nil {
+		return nil
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return nil
+	}
+	form, _ := url.ParseQuery(string(raw))
+	return form
 }
 
 // TestContract drives every route through twilio-go and Prism, which checks
@@ -143,20 +197,48 @@ func TestContract(t *testing.T) {
 
 	var mu sync.Mutex
 	var violations []string
-	responses, undocumentedErrors := 0, 0
+	responses, undocumentedErrors, misreports := 0, 0, 0
 	record := func(req *http.Request, resp *http.Response) {
 		mu.Lock()
 		defer mu.Unlock()
 		responses++
-		v := resp.Header.Get("sl-violations")
-		if v == "" {
+		header := resp.Header.Get("sl-violations")
+		if header == "" {
 			return
 		}
-		if resp.StatusCode >= 400 && onlyUndocumentedStatus(v) {
+		var vs []prismViolation
+		if err := json.Unmarshal([]byte(header), &vs); err != nil || len(vs) == 0 {
+			violations = append(violations, fmt.Sprintf("%s %s -> %d: unreadable sl-violations %q", req.Method, req.URL, resp.StatusCode, header))
+			return
+		}
+		// Peek at the answer (and put it back for twilio-go).
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(raw))
+		var body map[string]any
+		_ = json.Unmarshal(raw, &body)
+		var rest []prismViolation
+		excused, undocumented := 0, 0
+		for _, v := range vs {
+			switch {
+			case isPrismMisreport(req, body, v):
+				excused++
+			case resp.StatusCode >= 400 && isUndocumentedStatus(v):
+				undocumented++
+			default:
+				rest = append(rest, v)
+			}
+		}
+		if excused > 0 {
+			misreports++
+		}
+		if undocumented > 0 {
 			undocumentedErrors++
-			return
 		}
-		violations = append(violations, fmt.Sprintf("%s %s -> %d: %s", req.Method, req.URL, resp.StatusCode, v))
+		if len(rest) > 0 {
+			out, _ := json.Marshal(rest)
+			violations = append(violations, fmt.Sprintf("%s %s -> %d: %s", req.Method, req.URL, resp.StatusCode, out))
+		}
 	}
 	tw := newTwilio(t, proxy, testAccountSID, testAuthToken, record)
 	// Report violations even when a step below stops the test early.
@@ -166,8 +248,8 @@ func TestContract(t *testing.T) {
 		for _, v := range violations {
 			t.Errorf("contract violation: %s", v)
 		}
-		t.Logf("%d responses checked by Prism, %d violations (%d error answers with no status in the contract)",
-			responses, len(violations), undocumentedErrors)
+		t.Logf("%d responses checked by Prism, %d violations (%d error answers with no status in the contract, "+
+			"%d answers with a known Prism misreport excused)", responses, len(violations), undocumentedErrors, misreports)
 	})
 
 	// Services: create, fetch, list (paged), delete.
@@ -273,6 +355,99 @@ func TestContract(t *testing.T) {
 		t.Fatalf("after timers: %v, %v", got, err)
 	}
 
+	// Roles: the default ones, create (repeated Permission), fetch, update, list, delete.
+	roles, err := tw.ListServiceRole(svcSID, &conversations.ListServiceRoleParams{PageSize: ptr(2)})
+	if err != nil || len(roles) != len(defaultRoles) {
+		t.Fatalf("ListServiceRole: %d, %v", len(roles), err)
+	}
+	role, err := tw.CreateServiceRole(svcSID, (&conversations.CreateServiceRoleParams{}).SetFriendlyName("agent").
+		SetType("service").SetPermission([]string{"createConversation", "joinConversation"}))
+	if err != nil {
+		t.Fatalf("CreateServiceRole: %v", err)
+	}
+	if got := *role.Permissions; len(got) != 2 || got[0] != "createConversation" || got[1] != "joinConversation" {
+		t.Fatalf("the repeated Permission key arrived as %v", got)
+	}
+	convRole, err := tw.CreateServiceRole(svcSID, (&conversations.CreateServiceRoleParams{}).SetFriendlyName("member").
+		SetType("conversation").SetPermission([]string{"sendMessage"}))
+	if err != nil {
+		t.Fatalf("CreateServiceRole (conversation): %v", err)
+	}
+	if _, err := tw.FetchServiceRole(svcSID, *role.Sid); err != nil {
+		t.Fatalf("FetchServiceRole: %v", err)
+	}
+	if _, err := tw.UpdateServiceRole(svcSID, *role.Sid, (&conversations.UpdateServiceRoleParams{}).
+		SetPermission([]string{"editOwnUserInfo", "createConversation", "joinConversation"})); err != nil {
+		t.Fatalf("UpdateServiceRole: %v", err)
+	}
+	doomed, err := tw.CreateServiceRole(svcSID, (&conversations.CreateServiceRoleParams{}).SetFriendlyName("doomed").
+		SetType("conversation").SetPermission([]string{"leaveConversation"}))
+	if err != nil {
+		t.Fatalf("CreateServiceRole: %v", err)
+	}
+	if err := tw.DeleteServiceRole(svcSID, *doomed.Sid); err != nil {
+		t.Fatalf("DeleteServiceRole: %v", err)
+	}
+
+	// Users: create (bare and full), fetch by SID and identity, update, list, delete.
+	if _, err := tw.CreateServiceUser(svcSID, (&conversations.CreateServiceUserParams{}).SetIdentity("bare")); err != nil {
+		t.Fatalf("CreateServiceUser (bare): %v", err)
+	}
+	user, err := tw.CreateServiceUser(svcSID, (&conversations.CreateServiceUserParams{}).SetIdentity("alice@example.com").
+		SetFriendlyName("Alice").SetAttributes(`{"team":"a"}`).SetRoleSid(*role.Sid).SetXTwilioWebhookEnabled("false"))
+	if err != nil {
+		t.Fatalf("CreateServiceUser: %v", err)
+	}
+	if _, err := tw.FetchServiceUser(svcSID, *user.Sid); err != nil {
+		t.Fatalf("FetchServiceUser: %v", err)
+	}
+	if _, err := tw.FetchServiceUser(svcSID, "alice@example.com"); err != nil {
+		t.Fatalf("FetchServiceUser by identity: %v", err)
+	}
+	cfg0, err := tw.FetchServiceConfiguration(svcSID)
+	if err != nil {
+		t.Fatalf("FetchServiceConfiguration: %v", err)
+	}
+	if _, err := tw.UpdateServiceUser(svcSID, "alice@example.com", (&conversations.UpdateServiceUserParams{}).
+		SetFriendlyName("Alice B").SetAttributes(`{"team":"b"}`).SetRoleSid(*cfg0.DefaultChatServiceRoleSid).
+		SetXTwilioWebhookEnabled("true")); err != nil {
+		t.Fatalf("UpdateServiceUser: %v", err)
+	}
+	if got, err := tw.ListServiceUser(svcSID, &conversations.ListServiceUserParams{PageSize: ptr(1)}); err != nil || len(got) != 2 {
+		t.Fatalf("ListServiceUser: %d, %v", len(got), err)
+	}
+	if err := tw.DeleteServiceUser(svcSID, "bare", (&conversations.DeleteServiceUserParams{}).SetXTwilioWebhookEnabled("false")); err != nil {
+		t.Fatalf("DeleteServiceUser: %v", err)
+	}
+
+	// Service configuration singletons.
+	if _, err := tw.UpdateServiceConfiguration(svcSID, (&conversations.UpdateServiceConfigurationParams{}).
+		SetDefaultChatServiceRoleSid(*role.Sid).SetDefaultConversationRoleSid(*convRole.Sid).
+		SetDefaultConversationCreatorRoleSid(*convRole.Sid).SetReachabilityEnabled(true)); err != nil {
+		t.Fatalf("UpdateServiceConfiguration: %v", err)
+	}
+	if _, err := tw.FetchServiceNotification(svcSID); err != nil {
+		t.Fatalf("FetchServiceNotification: %v", err)
+	}
+	if _, err := tw.UpdateServiceNotification(svcSID, (&conversations.UpdateServiceNotificationParams{}).
+		SetLogEnabled(true).SetNewMessageEnabled(true).SetNewMessageTemplate("New: ${MESSAGE}").SetNewMessageSound("ring").
+		SetNewMessageBadgeCountEnabled(true).SetNewMessageWithMediaEnabled(true).SetNewMessageWithMediaTemplate("${MEDIA_COUNT} files").
+		SetAddedToConversationEnabled(true).SetAddedToConversationTemplate("Added to ${CONVERSATION}").SetAddedToConversationSound("ding").
+		SetRemovedFromConversationEnabled(false).SetRemovedFromConversationTemplate("Removed").SetRemovedFromConversationSound("dong")); err != nil {
+		t.Fatalf("UpdateServiceNotification: %v", err)
+	}
+	if _, err := tw.FetchServiceWebhookConfiguration(svcSID); err != nil {
+		t.Fatalf("FetchServiceWebhookConfiguration (unconfigured): %v", err)
+	}
+	if _, err := tw.UpdateServiceWebhookConfiguration(svcSID, (&conversations.UpdateServiceWebhookConfigurationParams{}).
+		SetPreWebhookUrl("https://example.com/pre").SetPostWebhookUrl("https://example.com/post").SetMethod("post").
+		SetFilters([]string{"onMessageAdded", "onConversationRemoved"})); err != nil {
+		t.Fatalf("UpdateServiceWebhookConfiguration: %v", err)
+	}
+	if _, err := tw.FetchServiceWebhookConfiguration(svcSID); err != nil {
+		t.Fatalf("FetchServiceWebhookConfiguration: %v", err)
+	}
+
 	// Errors, decoded by twilio-go. The contract describes no error bodies, so
 	// Prism only checks that the requests themselves are valid.
 	_, err = tw.FetchServiceConversation(svcSID, "nope")
@@ -285,6 +460,16 @@ func TestContract(t *testing.T) {
 	wantRestError(t, err, 400, CodeCreateClosed)
 	_, err = tw.PageConversation(nil, "PTmadeup", "1")
 	wantRestError(t, err, 400, CodeInvalidPageToken)
+	_, err = tw.FetchServiceRole(svcSID, "RL00000000000000000000000000000000")
+	wantRestError(t, err, 404, CodeRoleNotFound)
+	_, err = tw.CreateServiceRole(svcSID, (&conversations.CreateServiceRoleParams{}).SetFriendlyName("x").
+		SetType("service").SetPermission([]string{"flyAway"}))
+	wantRestError(t, err, 400, CodePermissionNotFound)
+	_, err = tw.CreateServiceUser(svcSID, (&conversations.CreateServiceUserParams{}).SetIdentity("alice@example.com"))
+	wantRestError(t, err, 409, CodeUserExists)
+	_, err = tw.UpdateServiceConfiguration(svcSID, (&conversations.UpdateServiceConfigurationParams{}).
+		SetDefaultConversationRoleSid(*role.Sid))
+	wantRestError(t, err, 400, CodeConversationRoleNotFound)
 	bad := newTwilio(t, proxy, testAccountSID, "wrongtoken", record)
 	_, err = bad.FetchService(svcSID)
 	wantRestError(t, err, 401, CodeUnauthorized)
