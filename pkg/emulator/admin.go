@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -101,17 +102,58 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Services())
-	case "conversations":
+	case "conversations", "roles", "users", "settings":
 		if r.Method != http.MethodGet {
 			notAllowed()
 			return
 		}
-		convs, err := s.Conversations(r.URL.Query().Get("service"))
+		svc := r.URL.Query().Get("service")
+		var out any
+		var err error
+		switch name {
+		case "conversations":
+			out, err = s.Conversations(svc)
+		case "roles":
+			out, err = s.Roles(svc)
+		case "users":
+			out, err = s.Users(svc)
+		default:
+			out, err = s.Settings(svc)
+		}
 		if err != nil {
 			writeError(w, errNotFound(r.URL.Path))
 			return
 		}
-		writeJSON(w, http.StatusOK, convs)
+		writeJSON(w, http.StatusOK, out)
+	case "role-permission-order", "webhook-filter-order":
+		if r.Method != http.MethodPut {
+			notAllowed()
+			return
+		}
+		var in struct {
+			Order []string `json:"order"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			writeError(w, errInvalidParam("%s: %v", name, err))
+			return
+		}
+		q := r.URL.Query()
+		var err error
+		if name == "role-permission-order" {
+			err = s.SetRolePermissionOrder(q.Get("service"), q.Get("role"), in.Order)
+		} else {
+			err = s.SetWebhookFilterOrder(q.Get("service"), in.Order)
+		}
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeError(w, errNotFound(r.URL.Path))
+		case err != nil:
+			writeError(w, errInvalidParam("%s: %v", name, err))
+		default:
+			writeJSON(w, http.StatusNoContent, nil)
+		}
 	default:
 		writeError(w, errNotFound(r.URL.Path))
 	}

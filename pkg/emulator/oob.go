@@ -168,3 +168,108 @@ func (s *Server) SeedConversations(serviceSID string, n int, uniqueNamePrefix st
 // Now returns the emulator's clock reading, for tests that compute expected
 // timer dates.
 func (s *Server) Now() time.Time { return s.now() }
+
+// Roles returns the roles of a service in list order.
+func (s *Server) Roles(serviceSID string) ([]Role, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Role, 0, d.roles.len())
+	for _, r := range d.roles.all() {
+		out = append(out, r.clone())
+	}
+	return out, nil
+}
+
+// Users returns the users of a service in list order.
+func (s *Server) Users(serviceSID string) ([]User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, 0, d.users.len())
+	for _, u := range d.users.all() {
+		out = append(out, u.clone())
+	}
+	return out, nil
+}
+
+// ServiceSettings are a service's three singletons.
+type ServiceSettings struct {
+	Configuration ServiceConfiguration `json:"configuration"`
+	Notifications ServiceNotifications `json:"notifications"`
+	Webhooks      ServiceWebhooks      `json:"webhooks"`
+}
+
+// Settings returns a service's configuration, notification and webhook
+// singletons.
+func (s *Server) Settings(serviceSID string) (ServiceSettings, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return ServiceSettings{}, err
+	}
+	return ServiceSettings{Configuration: d.config, Notifications: d.notifications.clone(), Webhooks: d.webhooks.clone()}, nil
+}
+
+// sameSet reports whether a and b hold the same strings, each once.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := setOf(a...)
+	if len(in) != len(a) {
+		return false
+	}
+	for _, v := range b {
+		if !in[v] {
+			return false
+		}
+	}
+	return len(setOf(b...)) == len(b)
+}
+
+// SetRolePermissionOrder reorders a role's permissions out of band (order
+// must hold exactly the role's permissions), to prove a client treats them as
+// a set: Twilio does not promise any order. Nothing else changes, not even
+// date_updated.
+func (s *Server) SetRolePermissionOrder(serviceSID, roleSID string, order []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return err
+	}
+	r := d.roles.get(roleSID)
+	if r == nil {
+		return fmt.Errorf("role %s: %w", roleSID, ErrNotFound)
+	}
+	if !sameSet(r.Permissions, order) {
+		return fmt.Errorf("role %s: %v is not a reordering of its permissions %v", roleSID, order, r.Permissions)
+	}
+	r.Permissions = append([]string(nil), order...)
+	return s.saveLocked()
+}
+
+// SetWebhookFilterOrder reorders a service webhook configuration's filters
+// out of band (order must hold exactly its filters), like
+// SetRolePermissionOrder.
+func (s *Server) SetWebhookFilterOrder(serviceSID string, order []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return err
+	}
+	if !sameSet(d.webhooks.Filters, order) {
+		return fmt.Errorf("service %s: %v is not a reordering of its webhook filters %v", d.svc.SID, order, d.webhooks.Filters)
+	}
+	d.webhooks.Filters = append([]string{}, order...)
+	return s.saveLocked()
+}
