@@ -16,7 +16,8 @@ type kind[T any] struct {
 	seq   func(*T) uint64
 	sid   func(*T) string
 	// naturalKey, when not nil, is the kind's second identity (a user's
-	// identity): unique in the collection, and accepted where a SID is.
+	// identity, a conversation's unique_name): unique in the collection, and
+	// accepted where a SID is. "" means the item has none (not indexed).
 	naturalKey func(*T) string
 	// render shows an item; itemURL is its absolute URL.
 	render func(s *Server, itemURL string, x *T) any
@@ -69,7 +70,22 @@ func (c *collection[T]) insert(x *T) {
 	c.order = append(c.order, x)
 	c.bySID[c.kind.sid(x)] = x
 	if c.byKey != nil {
-		c.byKey[c.kind.naturalKey(x)] = x
+		if k := c.kind.naturalKey(x); k != "" {
+			c.byKey[k] = x
+		}
+	}
+}
+
+// rekey moves x in the natural-key index after its key changed from oldKey.
+func (c *collection[T]) rekey(x *T, oldKey string) {
+	if c.byKey == nil {
+		return
+	}
+	if oldKey != "" && c.byKey[oldKey] == x {
+		delete(c.byKey, oldKey)
+	}
+	if k := c.kind.naturalKey(x); k != "" {
+		c.byKey[k] = x
 	}
 }
 
@@ -90,8 +106,10 @@ func (c *collection[T]) remove(x *T) {
 		c.order = c.order[:len(c.order)-1]
 	}
 	delete(c.bySID, c.kind.sid(x))
-	if c.byKey != nil && c.byKey[c.kind.naturalKey(x)] == x {
-		delete(c.byKey, c.kind.naturalKey(x))
+	if c.byKey != nil {
+		if k := c.kind.naturalKey(x); k != "" && c.byKey[k] == x {
+			delete(c.byKey, k)
+		}
 	}
 }
 

@@ -87,8 +87,7 @@ type Server struct {
 	tokenKey    []byte // binds page tokens to this account, so made-up ones are refused
 
 	mu       sync.RWMutex // guards the data below
-	services map[string]*serviceData
-	svcOrder []*serviceData // by Seq
+	services *collection[serviceData] // by Seq, indexed by SID
 	nextSeq  uint64
 
 	faultsMu sync.Mutex // guards faults and dice
@@ -126,7 +125,7 @@ func New(opts Options) (*Server, error) {
 		defaultMG:   opts.DefaultMessagingServiceSID,
 		defaultIS:   derivedSID("IS", opts.AccountSID, "default-service"),
 		now:         opts.Now,
-		services:    map[string]*serviceData{},
+		services:    newCollection(serviceKind),
 		nextSeq:     1,
 	}
 	if opts.APIKey != "" {
@@ -149,7 +148,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if _, ok := s.services[s.defaultIS]; !ok {
+	if s.services.get(s.defaultIS) == nil {
 		now := s.clock()
 		s.addServiceLocked(Service{SID: s.defaultIS, FriendlyName: DefaultServiceName, DateCreated: now, DateUpdated: now})
 	}

@@ -83,7 +83,7 @@ func (s *Server) createService(r *http.Request, _ routeParams) result {
 func (s *Server) unusedServiceSIDLocked() string {
 	for {
 		sid := newSID("IS")
-		if _, taken := s.services[sid]; !taken {
+		if s.services.get(sid) == nil {
 			return sid
 		}
 	}
@@ -96,26 +96,19 @@ func (s *Server) addServiceLocked(svc Service) *serviceData {
 	s.nextSeq++
 	d := newServiceData(svc)
 	s.addDefaultRolesLocked(d)
-	s.services[svc.SID] = d
-	s.svcOrder = append(s.svcOrder, d)
+	s.services.insert(d)
 	return d
 }
 
 func (s *Server) removeServiceLocked(d *serviceData) {
-	delete(s.services, d.svc.SID)
-	for i, x := range s.svcOrder {
-		if x == d {
-			s.svcOrder = append(s.svcOrder[:i], s.svcOrder[i+1:]...)
-			break
-		}
-	}
+	s.services.remove(d)
 }
 
 func (s *Server) fetchService(r *http.Request, p routeParams) result {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	d, ok := s.services[p.sid]
-	if !ok {
+	d := s.services.get(p.sid)
+	if d == nil {
 		return failed(errNotFound("/Services/" + p.sid))
 	}
 	return result{status: http.StatusOK, body: s.renderService(baseURL(r), &d.svc)}
@@ -124,8 +117,8 @@ func (s *Server) fetchService(r *http.Request, p routeParams) result {
 func (s *Server) deleteService(r *http.Request, p routeParams) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, ok := s.services[p.sid]
-	if !ok {
+	d := s.services.get(p.sid)
+	if d == nil {
 		return failed(errNotFound("/Services/" + p.sid))
 	}
 	if p.sid == s.defaultIS {
@@ -141,27 +134,9 @@ func (s *Server) deleteService(r *http.Request, p routeParams) result {
 }
 
 func (s *Server) listServices(r *http.Request, _ routeParams) result {
-	q, perr := parseListQuery(r, strictRules)
-	if perr != nil {
-		return failed(perr)
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	base := baseURL(r)
-	page, perr := paginate(s, q, listScope{key: "services"}, s.svcOrder,
-		func(d *serviceData) uint64 { return d.svc.Seq },
-		func(*serviceData) bool { return true })
-	if perr != nil {
-		return failed(perr)
-	}
-	items := make([]serviceJSON, 0, len(page.items))
-	for _, d := range page.items {
-		items = append(items, s.renderService(base, &d.svc))
-	}
-	return result{status: http.StatusOK, body: map[string]any{
-		"services": items,
-		"meta":     page.meta(base+"/v1/Services", q, "services"),
-	}}
+	return s.services.list(s, r, "", baseURL(r)+"/v1/Services")
 }
 
 // --- conversations ----------------------------------------------------------
@@ -230,8 +205,8 @@ func (s *Server) serviceFor(r *http.Request, p routeParams) (*serviceData, *apiE
 	if p.viaDefault {
 		sid = s.defaultIS
 	}
-	d, ok := s.services[sid]
-	if !ok {
+	d := s.services.get(sid)
+	if d == nil {
 		return nil, errNotFound(r.URL.Path[len("/v1"):])
 	}
 	return d, nil
@@ -270,7 +245,7 @@ func (s *Server) createConversation(r *http.Request, p routeParams) result {
 		return failed(perr)
 	}
 	if ch.uniqueName != nil {
-		if _, taken := d.byUnique[*ch.uniqueName]; taken {
+		if d.conversations.byNaturalKey(*ch.uniqueName) != nil {
 			return failed(errUniqueNameTaken(*ch.uniqueName))
 		}
 	}
@@ -305,7 +280,7 @@ func errUniqueNameTaken(name string) *apiError {
 func (s *Server) unusedConversationSIDLocked(d *serviceData) string {
 	for {
 		sid := newSID("CH")
-		if _, taken := d.bySID[sid]; !taken {
+		if d.conversations.get(sid) == nil {
 			return sid
 		}
 	}
@@ -387,21 +362,16 @@ func (s *Server) updateConversation(r *http.Request, p routeParams) result {
 		return failed(perr)
 	}
 	if ch.uniqueName != nil {
-		if other, taken := d.byUnique[*ch.uniqueName]; taken && other != c {
+		if other := d.conversations.byNaturalKey(*ch.uniqueName); other != nil && other != c {
 			return failed(errUniqueNameTaken(*ch.uniqueName))
 		}
 	}
 	if perr := s.takeAction(d, c.SID); perr != nil {
 		return failed(perr)
 	}
-	oldUnique := c.UniqueName
+	oldUnique := conversationKind.naturalKey(c)
 	applyChange(c, ch, s.clock())
-	if oldUnique != nil && (c.UniqueName == nil || *c.UniqueName != *oldUnique) {
-		delete(d.byUnique, *oldUnique)
-	}
-	if c.UniqueName != nil {
-		d.byUnique[*c.UniqueName] = c
-	}
+	d.conversations.rekey(c, oldUnique)
 	if err := s.saveLocked(); err != nil {
 		return failed(errInternal())
 	}
@@ -430,7 +400,7 @@ func (s *Server) deleteConversation(r *http.Request, p routeParams) result {
 }
 
 func (s *Server) listConversations(r *http.Request, p routeParams) result {
-	q, perr := parseListQuery(r, listRules{filters: true, maxPageSize: maxPageSize})
+	q, perr := parseListQuery(r, conversationKind.rules)
 	if perr != nil {
 		return failed(perr)
 	}
@@ -453,7 +423,7 @@ func (s *Server) listConversations(r *http.Request, p routeParams) result {
 		}
 		return true
 	}
-	page, perr := paginate(s, q, listScope{key: "conversations", serviceSID: d.svc.SID}, d.order,
+	page, perr := paginate(s, q, listScope{key: "conversations", serviceSID: d.svc.SID}, d.conversations.all(),
 		func(c *Conversation) uint64 { return c.Seq }, match)
 	if perr != nil {
 		return failed(perr)

@@ -90,14 +90,12 @@ const (
 	stateInitializing = "initializing"
 )
 
-// serviceData is one service and the index of its conversations. order is sorted
+// serviceData is one service and its collections. Each collection is sorted
 // by Seq (creation), so a page is a binary search plus a short walk, never a
 // scan-and-sort of the whole service.
 type serviceData struct {
-	svc      Service
-	order    []*Conversation
-	bySID    map[string]*Conversation
-	byUnique map[string]*Conversation
+	svc           Service
+	conversations *collection[Conversation]
 	// limiters enforce Twilio's action rates: "" is the service's bucket
 	// (conversation create+delete, role and user create+update+delete), a
 	// conversation SID is that conversation's update bucket.
@@ -112,56 +110,53 @@ type serviceData struct {
 
 func newServiceData(svc Service) *serviceData {
 	return &serviceData{
-		svc:      svc,
-		bySID:    map[string]*Conversation{},
-		byUnique: map[string]*Conversation{},
-		limiters: map[string]*tokenBucket{},
-		roles:    newCollection(roleKind),
-		users:    newCollection(userKind),
+		svc:           svc,
+		conversations: newCollection(conversationKind),
+		limiters:      map[string]*tokenBucket{},
+		roles:         newCollection(roleKind),
+		users:         newCollection(userKind),
 	}
+}
+
+// conversationKind: conversations are found by SID or unique_name. Lists use
+// paginate directly (they filter and may run newest first) and render with
+// the clock (timers fire), so render here is for generic callers only.
+var conversationKind = &kind[Conversation]{
+	key:   "conversations",
+	rules: listRules{filters: true, maxPageSize: maxPageSize},
+	seq:   func(c *Conversation) uint64 { return c.Seq },
+	sid:   func(c *Conversation) string { return c.SID },
+	naturalKey: func(c *Conversation) string {
+		if c.UniqueName == nil {
+			return ""
+		}
+		return *c.UniqueName
+	},
+	render: func(s *Server, itemURL string, c *Conversation) any {
+		return s.renderConversation(itemURL[:len(itemURL)-len(c.SID)-1], c, s.now())
+	},
+}
+
+// serviceKind: services are found by SID only.
+var serviceKind = &kind[serviceData]{
+	key:   "services",
+	rules: strictRules,
+	seq:   func(d *serviceData) uint64 { return d.svc.Seq },
+	sid:   func(d *serviceData) string { return d.svc.SID },
+	render: func(s *Server, itemURL string, d *serviceData) any {
+		return s.renderService(itemURL[:len(itemURL)-len("/v1/Services/")-len(d.svc.SID)], &d.svc)
+	},
 }
 
 // lookup finds a conversation by SID or, failing that, by unique_name.
 func (d *serviceData) lookup(sidOrUniqueName string) *Conversation {
-	if c, ok := d.bySID[sidOrUniqueName]; ok {
-		return c
-	}
-	return d.byUnique[sidOrUniqueName]
+	return d.conversations.lookup(sidOrUniqueName)
 }
 
 // insert appends c, which must have the highest Seq so far in this service.
-func (d *serviceData) insert(c *Conversation) {
-	d.order = append(d.order, c)
-	d.bySID[c.SID] = c
-	if c.UniqueName != nil {
-		d.byUnique[*c.UniqueName] = c
-	}
-}
+func (d *serviceData) insert(c *Conversation) { d.conversations.insert(c) }
 
 func (d *serviceData) remove(c *Conversation) {
-	i := indexBySeq(d.order, c.Seq)
-	if i < len(d.order) && d.order[i] == c {
-		copy(d.order[i:], d.order[i+1:])
-		d.order[len(d.order)-1] = nil
-		d.order = d.order[:len(d.order)-1]
-	}
-	delete(d.bySID, c.SID)
-	if c.UniqueName != nil && d.byUnique[*c.UniqueName] == c {
-		delete(d.byUnique, *c.UniqueName)
-	}
+	d.conversations.remove(c)
 	delete(d.limiters, c.SID)
-}
-
-// indexBySeq returns the index of the first conversation whose Seq is >= seq.
-func indexBySeq(order []*Conversation, seq uint64) int {
-	lo, hi := 0, len(order)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if order[m].Seq < seq {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
 }

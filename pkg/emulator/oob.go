@@ -17,8 +17,8 @@ func (s *Server) serviceLocked(serviceSID string) (*serviceData, error) {
 	if serviceSID == "" {
 		serviceSID = s.defaultIS
 	}
-	d, ok := s.services[serviceSID]
-	if !ok {
+	d := s.services.get(serviceSID)
+	if d == nil {
 		return nil, fmt.Errorf("service %s: %w", serviceSID, ErrNotFound)
 	}
 	return d, nil
@@ -28,8 +28,8 @@ func (s *Server) serviceLocked(serviceSID string) (*serviceData, error) {
 func (s *Server) Services() []Service {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Service, 0, len(s.svcOrder))
-	for _, d := range s.svcOrder {
+	out := make([]Service, 0, s.services.len())
+	for _, d := range s.services.all() {
 		out = append(out, d.svc)
 	}
 	return out
@@ -45,8 +45,8 @@ func (s *Server) Conversations(serviceSID string) ([]Conversation, error) {
 		return nil, err
 	}
 	now := s.now()
-	out := make([]Conversation, 0, len(d.order))
-	for _, c := range d.order {
+	out := make([]Conversation, 0, d.conversations.len())
+	for _, c := range d.conversations.all() {
 		out = append(out, c.effective(now))
 	}
 	return out, nil
@@ -96,17 +96,13 @@ func (s *Server) EditConversation(serviceSID, sidOrUniqueName string, mutate fun
 	mutate(&edited)
 	edited.SID, edited.ServiceSID, edited.Seq = c.SID, c.ServiceSID, c.Seq
 	if edited.UniqueName != nil {
-		if other := d.byUnique[*edited.UniqueName]; other != nil && other != c {
+		if other := d.conversations.byNaturalKey(*edited.UniqueName); other != nil && other != c {
 			return fmt.Errorf("unique_name %q is taken by %s", *edited.UniqueName, other.SID)
 		}
 	}
-	if c.UniqueName != nil {
-		delete(d.byUnique, *c.UniqueName)
-	}
+	oldUnique := conversationKind.naturalKey(c)
 	*c = edited.clone()
-	if c.UniqueName != nil {
-		d.byUnique[*c.UniqueName] = c
-	}
+	d.conversations.rekey(c, oldUnique)
 	return s.saveLocked()
 }
 
@@ -141,7 +137,7 @@ func (s *Server) SeedConversations(serviceSID string, n int, uniqueNamePrefix st
 	if uniqueNamePrefix != "" {
 		for i := range names {
 			names[i] = fmt.Sprintf("%s%d", uniqueNamePrefix, i)
-			if d.byUnique[names[i]] != nil {
+			if d.conversations.byNaturalKey(names[i]) != nil {
 				return nil, fmt.Errorf("unique_name %q is taken", names[i])
 			}
 		}

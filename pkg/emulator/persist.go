@@ -64,7 +64,7 @@ func (s *Server) load() error {
 		if !resource.IsSID(rec.SID, "IS") {
 			return bad("services[%d].sid %q is not a service SID", i, rec.SID)
 		}
-		if _, dup := s.services[rec.SID]; dup {
+		if s.services.get(rec.SID) != nil {
 			return bad("services[%d].sid %s appears twice", i, rec.SID)
 		}
 		if rec.Seq <= lastSvcSeq || rec.Seq >= f.NextSeq {
@@ -82,9 +82,9 @@ func (s *Server) load() error {
 				return bad("%s.service_sid %q is not its service %s", where, c.ServiceSID, rec.SID)
 			case c.Seq <= lastSeq || c.Seq >= f.NextSeq:
 				return bad("%s.seq %d is out of order", where, c.Seq)
-			case d.bySID[c.SID] != nil:
+			case d.conversations.get(c.SID) != nil:
 				return bad("%s.sid %s appears twice", where, c.SID)
-			case c.UniqueName != nil && d.byUnique[*c.UniqueName] != nil:
+			case c.UniqueName != nil && d.conversations.byNaturalKey(*c.UniqueName) != nil:
 				return bad("%s.unique_name %q appears twice", where, *c.UniqueName)
 			case c.State != stateActive && c.State != stateInactive && c.State != stateClosed:
 				return bad("%s.state %q is not a conversation state", where, c.State)
@@ -95,12 +95,11 @@ func (s *Server) load() error {
 		if err := loadServiceKinds(d, rec, f.NextSeq, bad); err != nil {
 			return err
 		}
-		s.services[rec.SID] = d
-		s.svcOrder = append(s.svcOrder, d)
+		s.services.insert(d)
 	}
 	s.nextSeq = f.NextSeq
 	if f.Format == dataFormatV1 {
-		for _, d := range s.svcOrder {
+		for _, d := range s.services.all() {
 			s.addDefaultRolesLocked(d)
 		}
 	}
@@ -166,10 +165,10 @@ func (s *Server) saveLocked() error {
 		return nil
 	}
 	f := dataFileJSON{Format: dataFormat, AccountSID: s.accountSID, NextSeq: s.nextSeq}
-	for _, d := range s.svcOrder {
+	for _, d := range s.services.all() {
 		config, notifications, webhooks := d.config, d.notifications, d.webhooks
 		f.Services = append(f.Services, serviceRecordJSON{
-			Service: d.svc, Conversations: d.order, Roles: d.roles.all(), Users: d.users.all(),
+			Service: d.svc, Conversations: d.conversations.all(), Roles: d.roles.all(), Users: d.users.all(),
 			Configuration: &config, Notifications: &notifications, Webhooks: &webhooks,
 		})
 	}

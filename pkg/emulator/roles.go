@@ -165,8 +165,8 @@ func (s *Server) rolesURL(r *http.Request, serviceSID string) string {
 
 // serviceOf resolves the {ServiceSid} of a service-scoped route.
 func (s *Server) serviceOf(r *http.Request, p routeParams) (*serviceData, *apiError) {
-	d, ok := s.services[p.serviceSID]
-	if !ok {
+	d := s.services.get(p.serviceSID)
+	if d == nil {
 		return nil, errNotFound(r.URL.Path[len("/v1"):])
 	}
 	return d, nil
