@@ -86,7 +86,7 @@ type Server struct {
 	now         func() time.Time
 	tokenKey    []byte // binds page tokens to this account, so made-up ones are refused
 
-	mu       sync.RWMutex // guards the data below
+	mu       sync.RWMutex             // guards the data below
 	services *collection[serviceData] // by Seq, indexed by SID
 	nextSeq  uint64
 
