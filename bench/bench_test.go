@@ -7,6 +7,7 @@ import (
 
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/resource"
 )
 
 // The request counts the bench prints are exact: these tests pin them at a
@@ -48,7 +49,7 @@ func TestRequestCounts(t *testing.T) {
 			}
 			var opts planner.RefreshOptions
 			if tc.known {
-				opts.KnownSizes = map[string]int{s.serviceSID: tc.owned + tc.others}
+				opts.KnownSizes = map[string]int{planner.SizeKey(resource.KindConversation, s.serviceSID): tc.owned + tc.others}
 			}
 			r, err := plan(context.Background(), tw, api, desired, st, opts, s.serviceSID)
 			if err != nil {

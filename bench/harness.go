@@ -161,7 +161,7 @@ func plan(ctx context.Context, t *twilio, api planner.Lister, desired []resource
 		if p.HasChanges() {
 			return nil, fmt.Errorf("the plan has changes (%+v): the scenario is not a no-change plan", p.Summary())
 		}
-		r.method = string(snap.Method(serviceSID))
+		r.method = string(snap.Method(resource.KindConversation, serviceSID))
 		return []any{snap, p}, nil
 	})
 	return r, err

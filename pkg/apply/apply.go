@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -167,11 +168,19 @@ type applier struct {
 // for one another: same kind, same parent, and the same readable fields that
 // recognition compares (unset fields count as Twilio shows them).
 func lookAlikeKey(kind resource.Kind, parentSID string, v resource.Values) string {
-	attrs := v[resource.FieldAttributes]
-	if attrs == "" {
-		attrs = "{}"
+	schema := resource.Schema(kind)
+	parts := []string{string(kind), parentSID}
+	for _, f := range schema.Fields {
+		if f.WriteOnly || f.Secret || schema.Rules != nil && slices.Contains(schema.Rules.Volatile, f.Name) {
+			continue
+		}
+		value, ok := v[f.Name]
+		if !ok {
+			value = f.Unset
+		}
+		parts = append(parts, f.Name+"="+value)
 	}
-	return strings.Join([]string{string(kind), parentSID, v[resource.FieldUniqueName], v[resource.FieldFriendlyName], attrs}, "\x00")
+	return strings.Join(parts, "\x00")
 }
 
 // lockLookAlikes makes a create wait while a look-alike create is in flight:
@@ -406,25 +415,43 @@ func (a *applier) parentSID(ch *planner.Change) (string, error) {
 }
 
 // createValues splits the desired values into what the create sends and
-// what must follow as an update: Twilio refuses to create a closed
-// conversation (50384), so it is created active and then closed.
-func createValues(d *resource.Desired) (create resource.Values, closeAfter bool) {
-	create = d.Values.Clone()
-	if create == nil {
-		create = resource.Values{}
+// what must follow as an update, by the kind's own rules (Twilio refuses to
+// create a closed conversation, so it is created active and then closed).
+// References to resources of this apply are filled in first.
+func (a *applier) createValues(ch *planner.Change) (create, after resource.Values, err error) {
+	values, err := a.withRefs(ch, ch.Desired.Values)
+	if err != nil {
+		return nil, nil, err
 	}
-	if create[resource.FieldState] == resource.StateClosed {
-		create[resource.FieldState] = resource.StateActive
-		closeAfter = true
+	if rules := resource.Schema(ch.Address.Kind).Rules; rules != nil && rules.SplitCreate != nil {
+		create, after = rules.SplitCreate(values)
+		return create, after, nil
 	}
-	_, hasInactive := create[resource.FieldTimersInactive]
-	_, hasClosed := create[resource.FieldTimersClosed]
-	if (hasInactive || hasClosed) && create[resource.FieldState] == "" {
-		// Twilio refuses timers sent without State (50382); a new
-		// conversation is active anyway.
-		create[resource.FieldState] = resource.StateActive
+	return values, nil, nil
+}
+
+// withRefs returns v with the SIDs of the resources the step refers to that
+// this apply created (planner.Change.PendingRefs), read from the state.
+func (a *applier) withRefs(ch *planner.Change, v resource.Values) (resource.Values, error) {
+	out := v.Clone()
+	if out == nil {
+		out = resource.Values{}
 	}
-	return create, closeAfter
+	var missing []string
+	a.store.View(func(s *state.State) {
+		for field, addr := range ch.PendingRefs {
+			if r := s.Resources[addr.String()]; r != nil {
+				out[field] = r.SID
+			} else {
+				missing = append(missing, addr.String())
+			}
+		}
+	})
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("%s, which it refers to, was not created", strings.Join(missing, ", "))
+	}
+	return out, nil
 }
 
 // create records the intent, sends the create, and records the result. When
@@ -435,7 +462,10 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	if err != nil {
 		return nil, err
 	}
-	values, closeAfter := createValues(d)
+	values, after, err := a.createValues(ch)
+	if err != nil {
+		return nil, err
+	}
 	unlock := a.lockLookAlikes(d.Address.Kind, parentSID, values)
 	defer func() {
 		if unlock != nil {
@@ -461,7 +491,7 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 		if found != nil {
 			// What that create sent counts as applied; the next plan
 			// updates whatever still differs from the spec.
-			obs, adoptedEarlier, values, closeAfter = *found, true, earlier.Values.Clone(), false
+			obs, adoptedEarlier, values, after = *found, true, earlier.Values.Clone(), nil
 		}
 	}
 	for attempt := 1; !adoptedEarlier; attempt++ {
@@ -504,13 +534,16 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	}
 	unlock()
 	unlock = nil
-	if closeAfter {
-		closing := []planner.FieldChange{{Name: resource.FieldState, Before: resource.StateActive, After: resource.StateClosed}}
-		closed, err := a.update(ctx, ch, obs.SID, obs.ParentSID, closing)
-		if err != nil {
-			return &obs, fmt.Errorf("created %s, but closing it failed: %w", obs.SID, err)
+	if len(after) > 0 {
+		var rest []planner.FieldChange
+		for _, name := range after.Keys() {
+			rest = append(rest, planner.FieldChange{Name: name, Before: values[name], After: after[name]})
 		}
-		return closed, nil
+		updated, err := a.update(ctx, ch, obs.SID, obs.ParentSID, rest)
+		if err != nil {
+			return &obs, fmt.Errorf("created %s, but the update that must follow (%s) failed: %w", obs.SID, strings.Join(after.Keys(), ", "), err)
+		}
+		return updated, nil
 	}
 	return &obs, nil
 }
@@ -539,28 +572,37 @@ func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *s
 	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] || a.planned[sid] }), nil
 }
 
-// update sends the changed fields and records them as applied.
+// update sends the changed fields and records them as applied. A
+// singleton's first write records it in the state.
 func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID string, fields []planner.FieldChange) (*resource.Observed, error) {
+	schema := resource.Schema(ch.Address.Kind)
 	values := resource.Values{}
 	for _, f := range fields {
-		values[f.Name] = f.After
+		if f.AfterRef.IsZero() {
+			values[f.Name] = f.After
+		}
 	}
-	_, hasInactive := values[resource.FieldTimersInactive]
-	_, hasClosed := values[resource.FieldTimersClosed]
-	if (hasInactive || hasClosed) && values[resource.FieldState] == "" {
-		// Timers must travel with State (50382): send the state it should
-		// have, or keep the one it has.
-		st := ""
+	values, err := a.withRefs(ch, values)
+	if err != nil {
+		return nil, err
+	}
+	if schema.Rules != nil && schema.Rules.CompleteUpdate != nil {
+		var want, have resource.Values
 		if ch.Desired != nil {
-			st = ch.Desired.Values[resource.FieldState]
+			want = ch.Desired.Values
 		}
-		if st == "" && ch.Observed != nil {
-			st = ch.Observed.Values[resource.FieldState]
+		if ch.Observed != nil {
+			have = ch.Observed.Values
 		}
-		if st == "" {
-			st = resource.StateActive
+		schema.Rules.CompleteUpdate(values, want, have)
+	}
+	if schema.Singleton {
+		if parentSID == "" {
+			if parentSID, err = a.parentSID(ch); err != nil {
+				return nil, err
+			}
 		}
-		values[resource.FieldState] = st
+		sid = resource.SingletonID(schema.Kind, parentSID)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Update)
 	defer cancel()
@@ -573,6 +615,11 @@ func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID
 	}
 	return &obs, a.store.Update(func(s *state.State) error {
 		r := s.Get(ch.Address)
+		if schema.Singleton && (r == nil || r.SID != sid) {
+			// A singleton is recorded when convsync first writes it (or
+			// again after its parent was replaced).
+			r = &state.Resource{Address: ch.Address, SID: sid, ParentSID: parentSID}
+		}
 		if r == nil || r.SID != sid {
 			return nil
 		}

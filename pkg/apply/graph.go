@@ -70,6 +70,15 @@ func buildGraph(plan *planner.Plan) *graph {
 		case planner.Delete:
 			g.deleteNode[ch.Address] = add(opDelete, true, true)
 		case planner.Replace:
+			if ch.CreateFirst {
+				// The new one first, so that what refers to the old one
+				// can move over before it is deleted.
+				create := add(opCreate, true, false)
+				del := add(opDelete, false, true)
+				g.edge(create, del)
+				g.deleteNode[ch.Address], g.mainNode[ch.Address] = del, create
+				break
+			}
 			del := add(opDelete, true, false)
 			create := add(opCreate, false, true)
 			g.edge(del, create)
@@ -93,6 +102,15 @@ func buildGraph(plan *planner.Plan) *graph {
 			}
 			// A parent's create before its child's create.
 			g.edge(g.mainNode[dep], g.mainNode[ch.Address])
+		}
+		for _, dep := range ch.AfterRelease {
+			// What stops referring to it (an update, or its own delete)
+			// before it is deleted.
+			from := g.deleteNode[dep]
+			if from == nil {
+				from = g.mainNode[dep]
+			}
+			g.edge(from, g.deleteNode[ch.Address])
 		}
 		for _, dep := range ch.AfterFree {
 			// Whatever frees the unique_name before whatever takes it: the

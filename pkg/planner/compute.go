@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -120,8 +121,9 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 	return "", true
 }
 
-func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *Change {
-	ch := &Change{Address: d.Address, Desired: d}
+func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired) *Change {
+	d, pendingRefs := c.resolveRefs(kind, spec)
+	ch := &Change{Address: d.Address, Desired: d, PendingRefs: pendingRefs}
 	parentSID, parentPending := c.parent(d)
 	if parentPending {
 		ch.NewParent = resource.Ref{Address: d.Parent.Address}
@@ -129,6 +131,10 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 		ch.NewParent = resource.Ref{SID: parentSID}
 	}
 	owner := c.st.Resources[d.Address.String()]
+	if kind.Singleton {
+		c.planSingleton(kind, d, ch, owner, parentSID, parentPending)
+		return ch
+	}
 
 	// A create whose answer was lost is recognised first, also when the state
 	// still names an older resource that is gone from Twilio: re-creating a
@@ -141,10 +147,10 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 			ch.Reason = "an earlier apply created it but stopped before recording it; convsync recognises it (" + obs.SID + ") and records it instead of creating a duplicate"
 			// What was sent counts as applied (timers included); any field
 			// still different is updated right after adoption.
-			ch.Fields = dropTimerDrivenState(d.Values, obs.Values, diffFields(kind, d.Values, obs.Values, c.st.Pending[d.Address.String()].Values))
-			if obs.Values[resource.FieldState] == resource.StateClosed {
-				// Closed refuses updates: adopt only; the next plan says
-				// what, if anything, a closed conversation still needs.
+			ch.Fields = c.diff(kind, d, obs.Values, c.st.Pending[d.Address.String()].Values, pendingRefs)
+			if kind.Rules != nil && kind.Rules.Frozen != nil && kind.Rules.Frozen(obs.Values) != "" {
+				// It refuses updates: adopt only; the next plan says what,
+				// if anything, it still needs.
 				ch.Fields = nil
 			}
 			return ch
@@ -157,19 +163,19 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 			ch.Action = Replace
 			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
 			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), obs.ParentSID, describeParent(d, parentSID))
-			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: obs.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values)...)
+			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: obs.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 			c.checkDestroy(d, ch)
-			c.checkUniqueName(d, parentSID, "")
+			c.checkNaturalKey(d, parentSID, "")
 			return ch
 		}
 	}
 	if owner == nil {
 		if !parentPending {
-			c.checkUniqueName(d, parentSID, "")
+			c.checkNaturalKey(d, parentSID, "")
 		}
 		ch.Action = Create
 		ch.Reason = "not yet created"
-		ch.Fields = createFields(kind, d.Values)
+		ch.Fields = createFields(kind, d.Values, pendingRefs)
 		return ch
 	}
 
@@ -182,17 +188,17 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 		} else {
 			ch.Reason = fmt.Sprintf("it moves from %s %s to %s; a %s cannot change %s, so it is deleted and created again", lower(kind.Parent), owner.ParentSID, describeParent(d, parentSID), lower(kind.Kind), lower(kind.Parent))
 		}
-		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: owner.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values)...)
+		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: owner.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 		if ch.Observed == nil {
 			// Gone already: nothing to delete.
 			ch.Action = Create
 			ch.SID = ""
 			ch.Reason = "deleted outside convsync (was " + owner.SID + "), and it moves to " + describeParent(d, parentSID)
-			ch.Fields = createFields(kind, d.Values)
+			ch.Fields = createFields(kind, d.Values, pendingRefs)
 			return ch
 		}
 		c.checkDestroy(d, ch)
-		c.checkUniqueName(d, parentSID, owner.SID)
+		c.checkNaturalKey(d, parentSID, owner.SID)
 		return ch
 	}
 
@@ -201,16 +207,15 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 		ch.Action = Create
 		ch.SID = ""
 		ch.Reason = "deleted outside convsync: " + owner.SID + " is no longer in Twilio, so it is created again"
-		ch.Fields = createFields(kind, d.Values)
-		c.checkUniqueName(d, parentSID, "")
+		ch.Fields = createFields(kind, d.Values, pendingRefs)
+		c.checkNaturalKey(d, parentSID, "")
 		return ch
 	}
 	ch.Observed = obs
-	ch.Fields = dropTimerDrivenState(d.Values, obs.Values, diffFields(kind, d.Values, obs.Values, owner.Applied))
-	if closedByOwnTimer(d.Values, obs.Values) {
-		// Its spec's timers.closed closed it: it is finished, as the spec
-		// asked. Replacing it for a later edit would give it a new SID and
-		// lose its history; remove timers.closed to have it replaced.
+	ch.Fields = c.diff(kind, d, obs.Values, owner.Applied, pendingRefs)
+	if kind.Rules != nil && kind.Rules.Finished != nil && kind.Rules.Finished(d.Values, obs.Values) {
+		// Finished, as the spec asked (a conversation closed by its own
+		// timer): a replacement for a later edit would lose its history.
 		ch.Fields = nil
 	}
 	if len(ch.Fields) == 0 {
@@ -223,23 +228,143 @@ func (c *computer) planDesired(kind *resource.KindSchema, d *resource.Desired) *
 			forced = append(forced, f.Name)
 		}
 	}
+	frozen := ""
+	if kind.Rules != nil && kind.Rules.Frozen != nil {
+		frozen = kind.Rules.Frozen(obs.Values)
+	}
 	switch {
 	case len(forced) > 0:
 		ch.Action = Replace
 		ch.Reason = fmt.Sprintf("%s cannot be changed in place", strings.Join(forced, ", "))
-	case kind.Kind == resource.KindConversation && obs.Values[resource.FieldState] == resource.StateClosed:
+	case frozen != "":
 		ch.Action = Replace
-		ch.Reason = "it is closed in Twilio, and a closed conversation can never be changed again"
+		ch.Reason = frozen
 	default:
 		ch.Action = Update
 		ch.Reason = "changed: " + fieldNames(ch.Fields)
 	}
 	if ch.Action == Replace {
 		c.checkDestroy(d, ch)
+		// Without a natural key nothing stops the new resource from
+		// existing beside the old one: create it first, so that whatever
+		// refers to the old one can move over before it is deleted.
+		ch.CreateFirst = kind.NaturalKey == "" && !parentPending && owner.ParentSID == parentSID
 	}
-	// A replace deletes first, so its own unique_name is free again either way.
-	c.checkUniqueName(d, parentSID, owner.SID)
+	// A replace deletes first, so its own natural key is free again either way.
+	c.checkNaturalKey(d, parentSID, owner.SID)
 	return ch
+}
+
+// planSingleton plans a kind that exists with its parent: never created or
+// deleted, only read and updated. A new or replaced parent gets every field
+// the spec manages written once it exists.
+func (c *computer) planSingleton(kind *resource.KindSchema, d *resource.Desired, ch *Change, owner *state.Resource, parentSID string, parentPending bool) {
+	if parentPending {
+		ch.Action = Update
+		ch.Reason = fmt.Sprintf("its %s %s is new or replaced: its settings are written once it exists", lower(kind.Parent), d.Parent.Address)
+		ch.Fields = createFields(kind, d.Values, ch.PendingRefs)
+		return
+	}
+	ch.SID, ch.ParentSID = resource.SingletonID(kind.Kind, parentSID), parentSID
+	obs := c.snap.Get(kind.Kind, parentSID, ch.SID)
+	if obs == nil {
+		// Not read (its parent is gone, or the read failed): write it all.
+		ch.Action = Update
+		ch.Reason = "not read from Twilio: every field the spec manages is written"
+		ch.Fields = createFields(kind, d.Values, ch.PendingRefs)
+		return
+	}
+	ch.Observed = obs
+	var applied resource.Values
+	if owner != nil {
+		applied = owner.Applied
+	}
+	ch.Fields = c.diff(kind, d, obs.Values, applied, ch.PendingRefs)
+	if len(ch.Fields) == 0 {
+		ch.Action = NoOp
+		return
+	}
+	ch.Action = Update
+	ch.Reason = "changed: " + fieldNames(ch.Fields)
+}
+
+// resolveRefs returns d with every reference to a resource of the specs
+// turned into its SID where that is known now; the others (the target is
+// created or replaced by this plan) are returned by field, to be filled in
+// by the applier once the target exists.
+func (c *computer) resolveRefs(kind *resource.KindSchema, d *resource.Desired) (*resource.Desired, map[string]resource.Address) {
+	if len(d.Refs) == 0 {
+		return d, nil
+	}
+	out := *d
+	out.Values = d.Values.Clone()
+	if out.Values == nil {
+		out.Values = resource.Values{}
+	}
+	var pending map[string]resource.Address
+	for field, ref := range d.Refs {
+		if ref.SID != "" {
+			out.Values[field] = ref.SID
+			continue
+		}
+		sid, isPending := c.sidOf(ref.Address)
+		if isPending {
+			if pending == nil {
+				pending = map[string]resource.Address{}
+			}
+			pending[field] = ref.Address
+			delete(out.Values, field)
+			continue
+		}
+		out.Values[field] = sid
+	}
+	return &out, pending
+}
+
+// sidOf is the SID a resource of the specs has now, or pending when this
+// plan creates or replaces it (the SID is known after apply).
+func (c *computer) sidOf(addr resource.Address) (sid string, pending bool) {
+	if ch := c.byAddr[addr]; ch != nil {
+		switch ch.Action {
+		case Create, Replace:
+			return "", true
+		}
+		if ch.SID != "" {
+			return ch.SID, false
+		}
+	}
+	if r := c.st.Resources[addr.String()]; r != nil {
+		return r.SID, false
+	}
+	return "", true
+}
+
+// diff lists the fields to change, after the kind's own rules, with the
+// references still pending as changes to a SID known after apply.
+func (c *computer) diff(kind *resource.KindSchema, d *resource.Desired, have, applied resource.Values, pendingRefs map[string]resource.Address) []FieldChange {
+	fields := diffFields(kind, d.Values, have, applied)
+	if kind.Rules != nil && kind.Rules.Explained != nil {
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = f.Name
+		}
+		keep := map[string]bool{}
+		for _, n := range kind.Rules.Explained(d.Values, have, names) {
+			keep[n] = true
+		}
+		out := fields[:0:0]
+		for _, f := range fields {
+			if keep[f.Name] {
+				out = append(out, f)
+			}
+		}
+		fields = out
+	}
+	for _, name := range sortedKeys(pendingRefs) {
+		f := kind.Field(name)
+		fields = append(fields, FieldChange{Name: name, Type: f.Type, Before: have[name], AfterRef: pendingRefs[name], ForcesReplace: f.ForcesReplace})
+	}
+	return fields
 }
 
 func describeParent(d *resource.Desired, parentSID string) string {
@@ -258,23 +383,27 @@ func (c *computer) checkDestroy(d *resource.Desired, ch *Change) {
 	}
 }
 
-// claim is a step that needs a unique_name in a parent (create, replace,
-// rename); resolveClaims checks who holds it now.
+// claim is a step that needs a natural key (a unique_name, an identity) in a
+// parent (create, replace, rename); resolveClaims checks who holds it now.
 type claim struct {
 	addr      resource.Address
-	kind      resource.Kind
+	kind      *resource.KindSchema
 	parentSID string
 	name      string
-	self      string // the claimant's own SID, which may hold the name already
+	self      string // the claimant's own SID, which may hold the key already
 }
 
-// checkUniqueName records that d's step needs its unique_name in parentSID.
-func (c *computer) checkUniqueName(d *resource.Desired, parentSID, self string) {
-	name, ok := d.Values[resource.FieldUniqueName]
+// checkNaturalKey records that d's step needs its natural key in parentSID.
+func (c *computer) checkNaturalKey(d *resource.Desired, parentSID, self string) {
+	kind := resource.Schema(d.Address.Kind)
+	if kind.NaturalKey == "" {
+		return
+	}
+	name, ok := d.Values[kind.NaturalKey]
 	if !ok || name == "" || parentSID == "" {
 		return
 	}
-	c.claims = append(c.claims, claim{addr: d.Address, kind: d.Address.Kind, parentSID: parentSID, name: name, self: self})
+	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, self: self})
 }
 
 // resolveClaims checks every unique_name a step needs against who holds it
@@ -298,17 +427,19 @@ func (c *computer) resolveClaims(plan *Plan) {
 		ownerOf[r.SID] = r.Address
 	}
 	for _, cl := range c.claims {
-		for _, o := range c.snap.Under(cl.kind, cl.parentSID) {
-			if o.SID == cl.self || o.Values[resource.FieldUniqueName] != cl.name {
+		key := cl.kind.NaturalKey
+		parentKind := lower(cl.kind.Parent)
+		for _, o := range c.snap.Under(cl.kind.Kind, cl.parentSID) {
+			if o.SID == cl.self || o.Values[key] != cl.name {
 				continue
 			}
 			if !c.owned[o.SID] && !c.adopted[o.SID] {
-				c.fail(cl.addr, "unique_name %q is already taken in service %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
-					cl.name, cl.parentSID, o.SID, cl.addr, ImportID(cl.kind, cl.parentSID, o.SID))
+				c.fail(cl.addr, "%s %q is already taken in %s %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
+					key, cl.name, parentKind, cl.parentSID, o.SID, cl.addr, resource.ImportID(cl.kind.Kind, cl.parentSID, o.SID))
 				break
 			}
 			holder := bySID[o.SID]
-			if holder != nil && holder.Address != cl.addr && releasesName(holder) {
+			if holder != nil && holder.Address != cl.addr && releasesName(holder, key) {
 				if me := byAddr[cl.addr]; me != nil {
 					me.AfterFree = append(me.AfterFree, holder.Address)
 				}
@@ -318,21 +449,21 @@ func (c *computer) resolveClaims(plan *Plan) {
 			if holder != nil {
 				who = holder.Address
 			}
-			c.fail(cl.addr, "unique_name %q is held in service %s by %s (%s), which keeps it. Give one of them another unique_name, or remove %s's spec first", cl.name, cl.parentSID, who, o.SID, who)
+			c.fail(cl.addr, "%s %q is held in %s %s by %s (%s), which keeps it. Give one of them another %s, or remove %s's spec first", key, cl.name, parentKind, cl.parentSID, who, o.SID, key, who)
 			break
 		}
 	}
 }
 
-// releasesName reports whether a step frees its resource's unique_name:
+// releasesName reports whether a step frees its resource's natural key:
 // it deletes the resource, or renames it.
-func releasesName(ch *Change) bool {
+func releasesName(ch *Change, key string) bool {
 	if ch.Action.Destroys() {
 		return true
 	}
 	if ch.Action == Update || ch.Action == Adopt {
 		for _, f := range ch.Fields {
-			if f.Name == resource.FieldUniqueName {
+			if f.Name == key {
 				return true
 			}
 		}
@@ -340,12 +471,10 @@ func releasesName(ch *Change) bool {
 	return false
 }
 
-// ImportID is the seed's import format: /Services/IS…/Conversations/CH… or /Services/IS….
+// ImportID is the seed's import format, Twilio's path: /Services/IS…,
+// /Services/IS…/Conversations/CH…, /Services/IS…/Configuration.
 func ImportID(kind resource.Kind, parentSID, sid string) string {
-	if kind == resource.KindService {
-		return "/Services/" + sid
-	}
-	return "/Services/" + parentSID + "/Conversations/" + sid
+	return resource.ImportID(kind, parentSID, sid)
 }
 
 // matchPending finds, in the snapshot, the resource an interrupted create of
@@ -355,7 +484,7 @@ func (c *computer) matchPending(addr resource.Address, parentSID string) *resour
 	if p == nil {
 		return nil
 	}
-	if addr.Kind != resource.KindService && p.ParentSID != parentSID {
+	if resource.Schema(addr.Kind).Parent != "" && p.ParentSID != parentSID {
 		return nil
 	}
 	o := MatchPending(p, c.snap.Under(addr.Kind, parentKey(addr.Kind, p.ParentSID)), func(sid string) bool {
@@ -371,7 +500,7 @@ func (c *computer) matchPending(addr resource.Address, parentSID string) *resour
 // a parent other than the one its spec names now.
 func (c *computer) matchMovedPending(addr resource.Address, parentSID string) *resource.Observed {
 	p := c.st.Pending[addr.String()]
-	if p == nil || addr.Kind == resource.KindService || p.ParentSID == "" || p.ParentSID == parentSID {
+	if p == nil || resource.Schema(addr.Kind).Parent == "" || p.ParentSID == "" || p.ParentSID == parentSID {
 		return nil
 	}
 	o := MatchPending(p, c.snap.Under(addr.Kind, p.ParentSID), func(sid string) bool {
@@ -415,28 +544,19 @@ func MatchPending(p *state.Pending, candidates []*resource.Observed, taken func(
 	return best
 }
 
-// unsetValues are what Twilio shows for fields a create did not send, where
-// that is known (messaging_service_sid defaults to the account's own).
-var unsetValues = map[string]string{
-	resource.FieldUniqueName:   "",
-	resource.FieldFriendlyName: "",
-	resource.FieldAttributes:   "{}",
-}
-
 // sameReadable reports whether every readable field that was sent has the
 // same value in Twilio, and every field that was not sent shows Twilio's
-// unset value: a resource with a unique_name or attributes the create did
-// not send was made by another create. State is left out: Twilio (and
-// timers) move it.
+// unset value (FieldSchema.Unset, where known): a resource with a
+// unique_name or attributes the create did not send was made by another
+// create. The kind's volatile fields are left out: Twilio moves them.
 func sameReadable(kind *resource.KindSchema, sent, have resource.Values) bool {
 	for _, f := range kind.Fields {
-		if f.WriteOnly || f.Name == resource.FieldState {
+		if f.WriteOnly || f.Secret || kind.Rules != nil && slices.Contains(kind.Rules.Volatile, f.Name) {
 			continue
 		}
 		v, ok := sent[f.Name]
 		if !ok {
-			unset, known := unsetValues[f.Name]
-			if h := have[f.Name]; known && h != "" && !equal(&f, unset, h) {
+			if h := have[f.Name]; f.UnsetKnown && h != "" && !equal(&f, f.Unset, h) {
 				return false
 			}
 			continue
@@ -458,6 +578,13 @@ func (c *computer) planRemoved() []Change {
 			continue
 		}
 		ch := Change{Address: r.Address, SID: r.SID, ParentSID: r.ParentSID}
+		if resource.Schema(r.Address.Kind).Singleton {
+			ch.Action = Forget
+			ch.Reason = "no longer in the specs: convsync stops managing it; Twilio keeps its settings as they are (they exist as long as the " + lower(resource.Schema(r.Address.Kind).Parent) + " does and cannot be deleted)"
+			c.byAddr[r.Address] = &ch
+			out = append(out, ch)
+			continue
+		}
 		obs := c.snap.Get(r.Address.Kind, parentKey(r.Address.Kind, r.ParentSID), r.SID)
 		if obs == nil {
 			ch.Action = Forget
@@ -503,49 +630,75 @@ func (c *computer) planRemoved() []Change {
 }
 
 // countCascades records, on each step that deletes a parent, how many of
-// its children go with it without a step of their own (convsync does not
-// manage them), and says so in a warning: deleting a service deletes every
-// conversation in it. Plan.Destroys counts them, so the daemon's deletion
-// guard sees a service replacement for what it is.
+// its descendants go with it without a step of their own (convsync does not
+// manage them), of every kind, and says so in a warning: deleting a service
+// deletes every role, user and conversation in it. Plan.Destroys counts
+// them, so the daemon's deletion guard sees a service replacement for what
+// it is.
 func (c *computer) countCascades(plan *Plan) {
 	for i := range plan.Changes {
 		ch := &plan.Changes[i]
-		if !ch.Action.Destroys() || ch.SID == "" || resource.Schema(ch.Address.Kind).Parent != "" {
+		if !ch.Action.Destroys() || ch.SID == "" || len(resource.Children(ch.Address.Kind)) == 0 {
 			continue
 		}
-		unmanaged, known := 0, true
+		counts := map[resource.Kind]int{}
+		known := c.countUnmanaged(ch.Address.Kind, ch.SID, counts)
+		total := 0
+		var parts []string
 		for _, k := range resource.Kinds() {
-			if k.Parent != ch.Address.Kind {
-				continue
+			if n := counts[k.Kind]; n > 0 {
+				total += n
+				parts = append(parts, fmt.Sprintf("%d %s", n, plural(n, lower(k.Kind), k.Plural)))
 			}
-			if c.snap.Listed(k.Kind, ch.SID) {
-				for _, o := range c.snap.Under(k.Kind, ch.SID) {
-					if !c.owned[o.SID] && !c.adopted[o.SID] {
-						unmanaged++
-					}
-				}
-				continue
-			}
-			if size, ok := c.snap.Sizes()[ch.SID]; ok {
-				owned := 0
-				for _, r := range c.st.Resources {
-					if r.ParentSID == ch.SID {
-						owned++
-					}
-				}
-				unmanaged += max(0, size-owned)
-				continue
-			}
-			known = false
 		}
-		ch.Cascade = unmanaged
+		ch.Cascade = total
 		switch {
 		case !known:
-			ch.Warnings = append(ch.Warnings, "convsync did not read what it holds: everything in it is deleted with it")
-		case unmanaged > 0:
-			ch.Warnings = append(ch.Warnings, fmt.Sprintf("it holds %d %s that convsync does not manage; %s deleted with it", unmanaged, plural(unmanaged, "conversation", "conversations"), plural(unmanaged, "it is", "they are")))
+			ch.Warnings = append(ch.Warnings, "convsync did not read everything it holds: everything in it is deleted with it")
+		case total > 0:
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("it holds %s that convsync does not manage; %s deleted with it", strings.Join(parts, ", "), plural(total, "it is", "they are")))
 		}
 	}
+}
+
+// countUnmanaged adds, per kind, the descendants of parentSID (a kind
+// resource) that convsync does not own; known is false when some kind in it
+// was neither listed nor counted before.
+func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts map[resource.Kind]int) (known bool) {
+	known = true
+	for _, k := range resource.Children(kind) {
+		if k.Singleton {
+			continue // exists with its parent; nothing of the user's is lost
+		}
+		switch {
+		case c.snap.Listed(k.Kind, parentSID):
+			for _, o := range c.snap.Under(k.Kind, parentSID) {
+				if !c.owned[o.SID] && !c.adopted[o.SID] {
+					counts[k.Kind]++
+				}
+				if len(resource.Children(k.Kind)) > 0 && !c.countUnmanaged(k.Kind, o.SID, counts) {
+					known = false
+				}
+			}
+		default:
+			size, ok := c.snap.Size(k.Kind, parentSID)
+			if !ok {
+				known = false
+				continue
+			}
+			owned := 0
+			for _, r := range c.st.Resources {
+				if r.Address.Kind == k.Kind && r.ParentSID == parentSID {
+					owned++
+				}
+			}
+			counts[k.Kind] += max(0, size-owned)
+			if len(resource.Children(k.Kind)) > 0 {
+				known = false // its children were not read
+			}
+		}
+	}
+	return known
 }
 
 func plural(n int, one, many string) string {
@@ -563,7 +716,14 @@ func (c *computer) linkDependencies(plan *Plan) {
 		if !ch.NewParent.Address.IsZero() {
 			ch.DependsOn = append(ch.DependsOn, ch.NewParent.Address)
 		}
+		// A reference to a resource this plan creates waits for it.
+		for _, field := range sortedKeys(ch.PendingRefs) {
+			if dep := ch.PendingRefs[field]; !slices.Contains(ch.DependsOn, dep) {
+				ch.DependsOn = append(ch.DependsOn, dep)
+			}
+		}
 	}
+	c.linkReleases(plan)
 	// Parent deletes (delete, replace) wait for the children that lived in them.
 	bySID := map[string]*Change{}
 	for i := range plan.Changes {
@@ -583,14 +743,55 @@ func (c *computer) linkDependencies(plan *Plan) {
 	}
 }
 
-func sortChanges(cs []Change) {
-	rank := map[resource.Kind]int{}
-	for i, k := range resource.Kinds() {
-		rank[k.Kind] = i
+// linkReleases makes the delete of a resource wait for the steps that stop
+// referring to it: a user moves to another role, a service configuration
+// points at another default role, or the referrer is deleted itself, before
+// the role they pointed at is deleted. Whether Twilio refuses to delete a
+// role still in use is not known (../shared/twilio-kinds.md §3.4); this
+// order is safe either way.
+func (c *computer) linkReleases(plan *Plan) {
+	destroyed := map[string]*Change{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		if ch.Action.Destroys() && ch.SID != "" {
+			destroyed[ch.SID] = ch
+		}
 	}
+	if len(destroyed) == 0 {
+		return
+	}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		if ch.Observed == nil {
+			continue
+		}
+		for _, f := range resource.Schema(ch.Address.Kind).References() {
+			target := destroyed[ch.Observed.Values[f.Name]]
+			if target == nil || target == ch {
+				continue
+			}
+			if ch.Action.Destroys() || changesField(ch, f.Name) {
+				if !slices.Contains(target.AfterRelease, ch.Address) {
+					target.AfterRelease = append(target.AfterRelease, ch.Address)
+				}
+			}
+		}
+	}
+}
+
+func changesField(ch *Change, name string) bool {
+	for _, f := range ch.Fields {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func sortChanges(cs []Change) {
 	sort.SliceStable(cs, func(i, j int) bool {
-		if rank[cs[i].Address.Kind] != rank[cs[j].Address.Kind] {
-			return rank[cs[i].Address.Kind] < rank[cs[j].Address.Kind]
+		if ri, rj := resource.Rank(cs[i].Address.Kind), resource.Rank(cs[j].Address.Kind); ri != rj {
+			return ri < rj
 		}
 		return cs[i].Address.Name < cs[j].Address.Name
 	})
@@ -625,45 +826,20 @@ func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) 
 		if known && equal(f, w, h) {
 			continue
 		}
-		out = append(out, FieldChange{Name: f.Name, Before: h, After: w, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly})
+		out = append(out, FieldChange{Name: f.Name, Type: f.Type, Before: h, After: w, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret})
 	}
 	return out
 }
 
-// closedByOwnTimer reports a conversation that is closed in Twilio while its
-// spec does not ask for closed but sets timers.closed: its timer fired.
-func closedByOwnTimer(want, have resource.Values) bool {
-	_, closedTimer := want[resource.FieldTimersClosed]
-	return closedTimer && have[resource.FieldState] == resource.StateClosed && want[resource.FieldState] != resource.StateClosed
-}
-
-// dropTimerDrivenState removes a state difference that the spec's own
-// timers explain: Twilio moves a conversation to inactive and then closed
-// when its timers fire, and that is what the spec asked for — fighting it
-// would reopen inactive conversations and, worse, replace closed ones.
-func dropTimerDrivenState(want, have resource.Values, fields []FieldChange) []FieldChange {
-	desired, observed := want[resource.FieldState], have[resource.FieldState]
-	_, inactiveTimer := want[resource.FieldTimersInactive]
-	_, closedTimer := want[resource.FieldTimersClosed]
-	explained := (observed == resource.StateClosed && desired != resource.StateClosed && closedTimer) ||
-		(observed == resource.StateInactive && desired == resource.StateActive && inactiveTimer)
-	if !explained {
-		return fields
-	}
-	out := fields[:0:0]
-	for _, f := range fields {
-		if f.Name != resource.FieldState {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func createFields(kind *resource.KindSchema, want resource.Values) []FieldChange {
+// createFields lists every field a create (or a singleton's first write)
+// sends, references still pending included.
+func createFields(kind *resource.KindSchema, want resource.Values, pendingRefs map[string]resource.Address) []FieldChange {
 	var out []FieldChange
 	for _, f := range kind.Fields {
 		if w, ok := want[f.Name]; ok {
-			out = append(out, FieldChange{Name: f.Name, After: w, WriteOnly: f.WriteOnly})
+			out = append(out, FieldChange{Name: f.Name, Type: f.Type, After: w, WriteOnly: f.WriteOnly, Secret: f.Secret})
+		} else if ref, ok := pendingRefs[f.Name]; ok {
+			out = append(out, FieldChange{Name: f.Name, Type: f.Type, AfterRef: ref})
 		}
 	}
 	return out
@@ -673,7 +849,7 @@ func deleteFields(kind *resource.KindSchema, have resource.Values) []FieldChange
 	var out []FieldChange
 	for _, f := range kind.Fields {
 		if h, ok := have[f.Name]; ok && h != "" {
-			out = append(out, FieldChange{Name: f.Name, Before: h})
+			out = append(out, FieldChange{Name: f.Name, Type: f.Type, Before: h, Secret: f.Secret})
 		}
 	}
 	return out

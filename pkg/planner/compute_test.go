@@ -100,6 +100,9 @@ func (w *world) build() *Snapshot {
 	w.snap.SetListed(resource.KindService, "", w.svcs)
 	for sid, cs := range w.conv {
 		w.snap.SetListed(resource.KindConversation, sid, cs)
+		// The test world's services hold no roles or users.
+		w.snap.SetListed(resource.KindRole, sid, nil)
+		w.snap.SetListed(resource.KindUser, sid, nil)
 	}
 	return w.snap
 }

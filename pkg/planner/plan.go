@@ -45,14 +45,23 @@ func (a Action) Destroys() bool { return a == Delete || a == Replace }
 
 // FieldChange is one field's before → after. Before is empty when the field
 // did not exist (create) and After is empty when the resource goes away.
+//
+// Before and After are canonical text of the field's Type (see
+// resource.FieldType); the JSON plan shows them as real JSON values.
 type FieldChange struct {
-	Name          string `json:"name"`
-	Before        string `json:"before,omitempty"`
-	After         string `json:"after,omitempty"`
-	ForcesReplace bool   `json:"forces_replace,omitempty"`
+	Name          string             `json:"name"`
+	Type          resource.FieldType `json:"type,omitempty"`
+	Before        string             `json:"before,omitempty"`
+	After         string             `json:"after,omitempty"`
+	ForcesReplace bool               `json:"forces_replace,omitempty"`
 	// WriteOnly marks a field Twilio never returns: Before is what convsync
 	// last applied, not what Twilio holds.
 	WriteOnly bool `json:"write_only,omitempty"`
+	// Secret values are never shown.
+	Secret bool `json:"secret,omitempty"`
+	// AfterRef, when set, is the resource whose SID the field takes: this
+	// plan creates or replaces it, so the SID is known after apply.
+	AfterRef resource.Address `json:"after_ref,omitzero"`
 }
 
 // Change is one step of a plan.
@@ -78,9 +87,19 @@ type Change struct {
 	Observed *resource.Observed
 	// DependsOn lists steps (by address) that must finish first.
 	DependsOn []resource.Address
-	// AfterFree lists steps that free the unique_name this step needs (a
+	// AfterFree lists steps that free the natural key this step needs (a
 	// delete, a replace's delete, or a rename): it waits for them.
 	AfterFree []resource.Address
+	// AfterRelease lists steps that stop referring to this resource (a user
+	// moving to another role): this step's delete waits for them.
+	AfterRelease []resource.Address
+	// PendingRefs holds, by field, the references to resources this plan
+	// creates or replaces: the applier fills in their SIDs once they exist.
+	PendingRefs map[string]resource.Address
+	// CreateFirst: this replace creates the new resource before deleting the
+	// old one (a kind without a natural key), so that what refers to the old
+	// one can move over first.
+	CreateFirst bool
 	// Cascade counts the children deleted with this resource that have no
 	// step of their own (a service's unmanaged conversations).
 	Cascade int

@@ -111,6 +111,9 @@ func own(st *state.State, convs []resource.Observed) []resource.Desired {
 	return desired
 }
 
+// convKey is the size key of the test service's conversations.
+var convKey = SizeKey(resource.KindConversation, svcSID)
+
 func TestRefreshChoosesTheCheaperRead(t *testing.T) {
 	cases := []struct {
 		name         string
@@ -120,11 +123,11 @@ func TestRefreshChoosesTheCheaperRead(t *testing.T) {
 		wantMethod   ReadMethod
 		wantRequests int // including the services list
 	}{
-		{name: "few owned among many: fetch", owned: 20, other: 5000, known: map[string]int{svcSID: 5020}, wantMethod: ReadFetch, wantRequests: 1 + 20},
-		{name: "all owned: list", owned: 300, known: map[string]int{svcSID: 300}, wantMethod: ReadList, wantRequests: 1 + 3},
+		{name: "few owned among many: fetch", owned: 20, other: 5000, known: map[string]int{convKey: 5020}, wantMethod: ReadFetch, wantRequests: 1 + 20},
+		{name: "all owned: list", owned: 300, known: map[string]int{convKey: 300}, wantMethod: ReadList, wantRequests: 1 + 3},
 		{name: "size unknown: list", owned: 20, other: 5000, wantMethod: ReadList, wantRequests: 1 + 51},
-		{name: "fetching costs as much as listing: list", owned: 2, other: 198, known: map[string]int{svcSID: 200}, wantMethod: ReadList, wantRequests: 1 + 2},
-		{name: "interrupted create: list to find what it left", owned: 20, other: 5000, known: map[string]int{svcSID: 5020}, pending: true, wantMethod: ReadList, wantRequests: 1 + 51},
+		{name: "fetching costs as much as listing: list", owned: 2, other: 198, known: map[string]int{convKey: 200}, wantMethod: ReadList, wantRequests: 1 + 2},
+		{name: "interrupted create: list to find what it left", owned: 20, other: 5000, known: map[string]int{convKey: 5020}, pending: true, wantMethod: ReadList, wantRequests: 1 + 51},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,7 +142,7 @@ func TestRefreshChoosesTheCheaperRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := snap.Method(svcSID); got != tc.wantMethod {
+			if got := snap.Method(resource.KindConversation, svcSID); got != tc.wantMethod {
 				t.Errorf("method = %s, want %s", got, tc.wantMethod)
 			}
 			if api.requests != tc.wantRequests {
@@ -154,9 +157,9 @@ func TestRefreshChoosesTheCheaperRead(t *testing.T) {
 			}
 			want := tc.owned + tc.other
 			if tc.wantMethod == ReadFetch {
-				want = tc.known[svcSID] // kept for the next refresh
+				want = tc.known[convKey] // kept for the next refresh
 			}
-			if got := snap.Sizes()[svcSID]; got != want {
+			if got := snap.Sizes()[convKey]; got != want {
 				t.Errorf("Sizes()[service] = %d, want %d", got, want)
 			}
 		})
@@ -218,11 +221,11 @@ func TestRefreshByFetchSeesDeletionsAndNameConflicts(t *testing.T) {
 				}
 				api.convs[svcSID] = kept
 			}
-			snap, err := Refresh(context.Background(), api, desired, st, RefreshOptions{KnownSizes: map[string]int{svcSID: 5003}})
+			snap, err := Refresh(context.Background(), api, desired, st, RefreshOptions{KnownSizes: map[string]int{convKey: 5003}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := snap.Method(svcSID); got != ReadFetch {
+			if got := snap.Method(resource.KindConversation, svcSID); got != ReadFetch {
 				t.Fatalf("method = %s, want fetch", got)
 			}
 			plan, err := Compute(desired, st, snap)
@@ -266,13 +269,13 @@ func TestRefreshListsALargeServiceByDayRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := snap.Method(svcSID); got != ReadListByDay {
+	if got := snap.Method(resource.KindConversation, svcSID); got != ReadListByDay {
 		t.Fatalf("method = %s, want %s", got, ReadListByDay)
 	}
 	if len(api.ranges) != 3 { // 30 pages, at least 10 per range
 		t.Errorf("listed %d day ranges, want 3: %v", len(api.ranges), api.ranges)
 	}
-	if got := snap.Sizes()[svcSID]; got != 3120 {
+	if got := snap.Sizes()[convKey]; got != 3120 {
 		t.Errorf("snapshot holds %d conversations, want all 3120 (those before, between and after the owned ones)", got)
 	}
 	if len(api.fetched) != 1 || api.fetched[0] != mine[5].SID {

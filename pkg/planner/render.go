@@ -6,11 +6,16 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/convsync/convsync/pkg/resource"
 )
 
 // JSONFormatVersion is the version of the machine-readable plan (--json).
 // Consumers should check the major number.
-const JSONFormatVersion = "1.0"
+// 2.0: field values are real JSON values of their type (arrays, objects,
+// booleans, numbers), no longer always strings; after_ref names a SID known
+// only after apply.
+const JSONFormatVersion = "2.0"
 
 // actionPhrase says what happens to a resource, Terraform style.
 func actionPhrase(a Action) string {
@@ -53,7 +58,7 @@ func RenderHuman(w io.Writer, p *Plan) error {
 		for _, warning := range c.Warnings {
 			fmt.Fprintf(&b, "  # WARNING: %s\n", warning)
 		}
-		head := fmt.Sprintf("%s %s %q", c.Action.Symbol(), strings.ToLower(string(c.Address.Kind)), c.Address.Name)
+		head := fmt.Sprintf("%s %s %q", c.Action.Symbol(), resource.AddressPrefix(c.Address.Kind), c.Address.Name)
 		if c.SID != "" {
 			head += " (" + c.SID + ")"
 		}
@@ -78,16 +83,36 @@ func padSymbol(head string, a Action) string {
 }
 
 func renderField(a Action, f FieldChange) string {
-	before := quote(f.Before)
+	before := showValue(f.Type, f.Before)
 	if f.Before == "" && f.WriteOnly {
 		before = "(not known: never applied by convsync)"
 	} else if f.Before == "" {
 		before = "(unset)"
 	}
-	after := quote(f.After)
+	after := showValue(f.Type, f.After)
+	if !f.AfterRef.IsZero() {
+		after = "(the SID of " + f.AfterRef.String() + ", known after apply)"
+	}
+	if f.Secret {
+		before, after = "(sensitive)", "(sensitive)"
+	}
 	suffix := ""
 	if f.ForcesReplace {
 		suffix = " # forces replacement"
+	}
+	if f.Type == resource.TypeSet && f.Before != "" && f.After != "" && a != Create && a != Delete && !f.Secret {
+		// A set changes by members: + sendMessage / - editOwnMessage.
+		added, removed := resource.SetDiff(f.Before, f.After)
+		var b strings.Builder
+		fmt.Fprintf(&b, "      ~ %s = [%s\n", f.Name, suffix)
+		for _, m := range added {
+			fmt.Fprintf(&b, "          + %s\n", m)
+		}
+		for _, m := range removed {
+			fmt.Fprintf(&b, "          - %s\n", m)
+		}
+		b.WriteString("        ]\n")
+		return b.String()
 	}
 	switch {
 	case a == Create || ((a == Replace || a == Adopt) && !f.ForcesReplace && f.Before == ""):
@@ -101,12 +126,33 @@ func renderField(a Action, f FieldChange) string {
 
 func quote(s string) string { return strconv.Quote(s) }
 
+// showValue writes a value for a person: strings quoted; sets, objects,
+// booleans and numbers as JSON.
+func showValue(t resource.FieldType, s string) string {
+	switch t {
+	case resource.TypeJSON, resource.TypeSet, resource.TypeBool, resource.TypeInt:
+		if json.Valid([]byte(s)) {
+			return s
+		}
+	}
+	return quote(s)
+}
+
+// jsonValue is a value as a real JSON value of its type.
+func jsonValue(t resource.FieldType, s string) json.RawMessage {
+	f := resource.FieldSchema{Type: t}
+	return f.JSONValue(s)
+}
+
 type jsonField struct {
-	Name          string  `json:"name"`
-	Before        *string `json:"before"`
-	After         *string `json:"after"`
-	ForcesReplace bool    `json:"forces_replace,omitempty"`
-	WriteOnly     bool    `json:"write_only,omitempty"`
+	Name          string             `json:"name"`
+	Type          resource.FieldType `json:"type,omitempty"`
+	Before        json.RawMessage    `json:"before"`
+	After         json.RawMessage    `json:"after"`
+	AfterRef      string             `json:"after_ref,omitempty"`
+	ForcesReplace bool               `json:"forces_replace,omitempty"`
+	WriteOnly     bool               `json:"write_only,omitempty"`
+	Secret        bool               `json:"secret,omitempty"`
 }
 
 type jsonChange struct {
@@ -139,12 +185,15 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		}
 		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
 		for _, f := range c.Fields {
-			jf := jsonField{Name: f.Name, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly}
-			if f.Before != "" {
-				jf.Before = &f.Before
+			jf := jsonField{Name: f.Name, Type: f.Type, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret, Before: json.RawMessage("null"), After: json.RawMessage("null")}
+			if f.Before != "" && !f.Secret {
+				jf.Before = jsonValue(f.Type, f.Before)
 			}
-			if f.After != "" {
-				jf.After = &f.After
+			if f.After != "" && !f.Secret {
+				jf.After = jsonValue(f.Type, f.After)
+			}
+			if !f.AfterRef.IsZero() {
+				jf.AfterRef = f.AfterRef.String()
 			}
 			jc.Fields = append(jc.Fields, jf)
 		}

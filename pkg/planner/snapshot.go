@@ -56,11 +56,18 @@ type Snapshot struct {
 	// resource missing from a listed parent is gone; from an unlisted one it
 	// is unknown.
 	listed map[resource.Kind]map[string]bool
-	// sizes: service SID → how many children it holds, as last counted.
+	// sizes: SizeKey(kind, parent SID) → how many of kind the parent holds,
+	// as last counted.
 	sizes map[string]int
-	// methods: service SID → how Refresh read its children.
+	// methods: SizeKey(kind, parent SID) → how Refresh read them.
 	methods map[string]ReadMethod
 }
+
+// SizeKey names one kind's resources in one parent, in Sizes and
+// RefreshOptions.KnownSizes: "Conversation/IS…". Sizes and the choice
+// between listing and fetching are kept per kind and parent: one kind's
+// size says nothing about another's.
+func SizeKey(kind resource.Kind, parentSID string) string { return string(kind) + "/" + parentSID }
 
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
@@ -72,10 +79,10 @@ func NewSnapshot() *Snapshot {
 	}
 }
 
-// Sizes returns, per service SID, how many conversations the service held
-// when it was last listed (a service that was fetched from keeps the size it
-// was given in RefreshOptions.KnownSizes). Pass it as KnownSizes to the next
-// Refresh so that it can choose between listing and fetching.
+// Sizes returns, per SizeKey(kind, parent), how many resources of the kind
+// the parent held when they were last listed (ones that were fetched keep
+// the size given in RefreshOptions.KnownSizes). Pass it as KnownSizes to the
+// next Refresh so that it can choose between listing and fetching.
 func (s *Snapshot) Sizes() map[string]int {
 	out := make(map[string]int, len(s.sizes))
 	for k, v := range s.sizes {
@@ -84,9 +91,17 @@ func (s *Snapshot) Sizes() map[string]int {
 	return out
 }
 
-// Method reports how Refresh read the children of serviceSID ("" when it
+// Method reports how Refresh read kind's resources in parentSID ("" when it
 // did not read them).
-func (s *Snapshot) Method(serviceSID string) ReadMethod { return s.methods[serviceSID] }
+func (s *Snapshot) Method(kind resource.Kind, parentSID string) ReadMethod {
+	return s.methods[SizeKey(kind, parentSID)]
+}
+
+// Size reports how many of kind parentSID held when last counted.
+func (s *Snapshot) Size(kind resource.Kind, parentSID string) (int, bool) {
+	n, ok := s.sizes[SizeKey(kind, parentSID)]
+	return n, ok
+}
 
 // SetListed records the complete list of kind's resources under parentSID.
 func (s *Snapshot) SetListed(kind resource.Kind, parentSID string, items []resource.Observed) {
@@ -161,8 +176,13 @@ func parentKey(kind resource.Kind, parentSID string) string {
 	return parentSID
 }
 
-// listPageSize is the largest page Twilio serves for conversations.
-const listPageSize = 100
+// pageSizeOf is the largest page Twilio serves for kind's list.
+func pageSizeOf(kind resource.Kind) int {
+	if n := resource.Schema(kind).ListPageSize; n > 0 {
+		return n
+	}
+	return 50 // Twilio's default page size
+}
 
 // minPagesPerSlice keeps day-range slices big enough that their extra
 // partial last pages stay a small share of the requests.
@@ -172,13 +192,13 @@ const minPagesPerSlice = 10
 type RefreshOptions struct {
 	// Concurrency bounds how many requests run at once (default 8).
 	Concurrency int
-	// KnownSizes holds, per service SID, how many conversations the service
-	// held at the last refresh (Snapshot.Sizes). Listing a service costs one
-	// request per 100 conversations in it, whoever owns them; fetching costs
-	// one request per conversation convsync owns there (plus one per
-	// unique_name a new conversation wants, to find conflicts). With a known
-	// size Refresh picks the cheaper; without one it lists, since only a
-	// list shows how big a service is.
+	// KnownSizes holds, per SizeKey(kind, parent), how many resources of
+	// the kind the parent held at the last refresh (Snapshot.Sizes). Listing
+	// costs one request per page (100 conversations, 50 users or roles),
+	// whoever owns them; fetching costs one request per resource convsync
+	// owns there (plus one per natural key a new resource wants, to find
+	// conflicts). With a known size Refresh picks the cheaper; without one it
+	// lists, since only a list shows how many there are.
 	KnownSizes map[string]int
 }
 
@@ -205,47 +225,79 @@ func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *st
 	}
 	snap.SetListed(resource.KindService, "", services)
 
-	parents := map[string]bool{}
-	for _, r := range st.Resources {
-		if r.Address.Kind == resource.KindService {
-			parents[r.SID] = true
-		} else if r.ParentSID != "" {
-			parents[r.ParentSID] = true
-		}
-	}
-	for _, p := range st.Pending {
-		if p.ParentSID != "" {
-			parents[p.ParentSID] = true
-		}
-	}
-	for _, d := range desired {
-		if d.Parent.SID != "" {
-			parents[d.Parent.SID] = true
-		}
-	}
-	var sids []string
-	for sid := range parents {
-		// A service missing from the account holds nothing: no need to ask.
-		if snap.Get(resource.KindService, "", sid) != nil {
-			sids = append(sids, sid)
-		}
-	}
-	sort.Strings(sids)
-
 	r := &refresher{api: api, snap: snap, opts: opts, sem: make(chan struct{}, concurrencyOf(opts))}
 	var reads []*serviceRead
-	for _, k := range resource.Kinds() {
-		if k.Parent != resource.KindService {
-			continue
-		}
-		for _, sid := range sids {
-			reads = append(reads, r.prepare(k.Kind, sid, desired, st))
-		}
+	for _, need := range neededReads(desired, st, snap) {
+		reads = append(reads, r.prepare(need.kind, need.parentSID, desired, st))
 	}
 	if err := r.run(ctx, reads); err != nil {
 		return nil, err
 	}
 	return snap, nil
+}
+
+type readNeed struct {
+	kind      resource.Kind
+	parentSID string
+}
+
+// neededReads lists the (kind, service) pairs a plan needs read: the kinds
+// that the specs or the state hold in that service, and every kind in a
+// service this plan may delete or replace (its cascade count needs them).
+// A service missing from the account holds nothing: no need to ask.
+func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
+	need := map[readNeed]bool{}
+	add := func(kind resource.Kind, parentSID string) {
+		if parentSID != "" && snap.Get(resource.KindService, "", parentSID) != nil {
+			need[readNeed{kind, parentSID}] = true
+		}
+	}
+	for _, r := range st.Resources {
+		if resource.Schema(r.Address.Kind).Parent == resource.KindService {
+			add(r.Address.Kind, r.ParentSID)
+		}
+	}
+	for _, p := range st.Pending {
+		if resource.Schema(p.Address.Kind).Parent == resource.KindService {
+			add(p.Address.Kind, p.ParentSID)
+		}
+	}
+	wanted := map[resource.Address]*resource.Desired{}
+	for i := range desired {
+		d := &desired[i]
+		wanted[d.Address] = d
+		if resource.Schema(d.Address.Kind).Parent == resource.KindService {
+			add(d.Address.Kind, parentSIDOf(*d, st))
+		}
+	}
+	// Services that this plan may delete or replace: in the state, and gone
+	// from the specs or wanting another friendly_name (which replaces).
+	for _, r := range st.Resources {
+		if r.Address.Kind != resource.KindService {
+			continue
+		}
+		obs := snap.Get(resource.KindService, "", r.SID)
+		d := wanted[r.Address]
+		if obs == nil || (d != nil && d.Values[resource.FieldFriendlyName] == obs.Values[resource.FieldFriendlyName]) {
+			continue
+		}
+		for _, k := range resource.Children(resource.KindService) {
+			if !k.Singleton {
+				add(k.Kind, r.SID)
+			}
+		}
+	}
+	out := make([]readNeed, 0, len(need))
+	for n := range need {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].parentSID != out[j].parentSID {
+			return out[i].parentSID < out[j].parentSID
+		}
+		return resource.Rank(out[i].kind) < resource.Rank(out[j].kind)
+	})
+	return out
 }
 
 func concurrencyOf(opts RefreshOptions) int {
@@ -270,7 +322,7 @@ type serviceRead struct {
 	serviceSID string
 	method     ReadMethod
 	owned      []*state.Resource
-	// wanted: unique_name → the SID of the owned resource meant to hold it
+	// wanted: natural key → the SID of the owned resource meant to hold it
 	// ("" for a new resource).
 	wanted    map[string]string
 	slices    [][2]time.Time
@@ -312,8 +364,15 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 			mustList = true
 		}
 	}
+	schema := resource.Schema(kind)
+	if schema.Singleton {
+		mustList = true // one request either way
+	}
 	for _, d := range desired {
-		name := d.Values[resource.FieldUniqueName]
+		if schema.NaturalKey == "" {
+			break
+		}
+		name := d.Values[schema.NaturalKey]
 		if d.Address.Kind != kind || name == "" || parentSIDOf(d, st) != serviceSID {
 			continue
 		}
@@ -323,9 +382,10 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 		}
 	}
 
-	size, known := r.opts.KnownSizes[serviceSID]
+	size, known := r.opts.KnownSizes[SizeKey(kind, serviceSID)]
 	sr.knownSize = size
-	listCost := max(1, (size+listPageSize-1)/listPageSize)
+	pageSize := pageSizeOf(kind)
+	listCost := max(1, (size+pageSize-1)/pageSize)
 	newNames := 0
 	for _, sid := range sr.wanted {
 		if sid == "" {
@@ -338,8 +398,8 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 		sr.method = ReadFetch
 	case !mustList:
 		sr.method = ReadList
-		if _, ok := r.api.(DayRangeLister); ok {
-			pages := (max(size, len(sr.owned)) + listPageSize - 1) / listPageSize
+		if _, ok := r.api.(DayRangeLister); ok && schema.ListsByDate {
+			pages := (max(size, len(sr.owned)) + pageSize - 1) / pageSize
 			if n := min(cap(r.sem), pages/minPagesPerSlice); n >= 2 {
 				if sr.slices = daySlices(sr.owned, n); sr.slices != nil {
 					sr.method = ReadListByDay
@@ -482,16 +542,17 @@ func (r *refresher) run(ctx context.Context, reads []*serviceRead) error {
 		for _, o := range sr.items {
 			items = append(items, o)
 		}
-		r.snap.methods[sr.serviceSID] = sr.method
+		key := SizeKey(sr.kind, sr.serviceSID)
+		r.snap.methods[key] = sr.method
 		if sr.method == ReadFetch {
 			for _, o := range items {
 				r.snap.Put(o)
 			}
-			r.snap.sizes[sr.serviceSID] = sr.knownSize
+			r.snap.sizes[key] = sr.knownSize
 			continue
 		}
 		r.snap.SetListed(sr.kind, sr.serviceSID, items)
-		r.snap.sizes[sr.serviceSID] = len(items)
+		r.snap.sizes[key] = len(items)
 	}
 	return nil
 }
@@ -500,14 +561,14 @@ func (sr *serviceRead) holds(sid, name string) bool {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	o, ok := sr.items[sid]
-	return ok && o.Values[resource.FieldUniqueName] == name
+	return ok && o.Values[resource.Schema(sr.kind).NaturalKey] == name
 }
 
 func (sr *serviceRead) describe(verb string) string {
 	return fmt.Sprintf("%s %ss of service %s", verb, lower(sr.kind), sr.serviceSID)
 }
 
-// fetchTask reads one resource by SID or unique_name; not found is an answer.
+// fetchTask reads one resource by SID or natural key; not found is an answer.
 func (r *refresher) fetchTask(sr *serviceRead, id string) task {
 	return task{what: fmt.Sprintf("fetching %s %s of service %s", lower(sr.kind), id, sr.serviceSID), do: func(ctx context.Context) error {
 		o, err := r.api.Fetch(ctx, sr.kind, sr.serviceSID, id)

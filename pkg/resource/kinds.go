@@ -143,6 +143,7 @@ var conversationSchema = &KindSchema{
 	Collection:    "Conversations",
 	ListPageSize:  100,
 	NaturalKey:    FieldUniqueName,
+	ListsByDate:   true,
 	Fields: []FieldSchema{
 		{Name: FieldUniqueName, Type: TypeString, NotEmpty: true, MaxLength: 256, Check: notSIDLike, Unset: "", UnsetKnown: true},
 		{Name: FieldFriendlyName, Type: TypeString, NotEmpty: true, MaxLength: 256, Unset: "", UnsetKnown: true},

@@ -141,6 +141,9 @@ type KindSchema struct {
 	// WebhookHeader: Twilio takes X-Twilio-Webhook-Enabled on the kind's
 	// writes, so specs may set webhook_enabled.
 	WebhookHeader bool
+	// ListsByDate: the kind's list takes StartDate/EndDate filters, so a
+	// large parent can be listed as several day ranges at once.
+	ListsByDate bool
 	// ListPageSize is the largest page Twilio serves for the kind's list.
 	ListPageSize int
 	// DeleteWarning, if set, is shown on every plan step that deletes or
