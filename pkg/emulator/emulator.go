@@ -43,9 +43,11 @@ type Options struct {
 type Faults struct {
 	// Latency is added to every API request before it is handled.
 	Latency time.Duration
-	// ActionsPerSecondPerService limits conversation creates+deletes per service
-	// (and updates per conversation) as Twilio does (30/s in production); over it
-	// the answer is 429 / 20429 with Retry-After. 0 turns the limit off.
+	// ActionsPerSecondPerService limits, per service, conversation creates and
+	// deletes together with role and user creates, updates and deletes (and,
+	// at the same rate, updates per conversation) as Twilio does (30/s in
+	// production); over it the answer is 429 / 20429 with Retry-After. 0 turns
+	// the limit off.
 	ActionsPerSecondPerService float64
 	// MaxInFlight answers 429 / 20429 with Retry-After to requests beyond this
 	// many concurrent ones (Twilio's account concurrency limit). 0 = off.

@@ -226,7 +226,7 @@ func (s *Server) takeAction(d *serviceData, key string) *apiError {
 		d.limiters[key] = b
 	}
 	if ok, wait := b.take(s.now(), rate); !ok {
-		e := errTooManyRequests("the rate limit of conversation actions was exceeded")
+		e := errTooManyRequests("the rate limit of actions was exceeded")
 		e.retryAfter = wait
 		return e
 	}

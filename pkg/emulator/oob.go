@@ -9,8 +9,8 @@ import (
 // a person in the Twilio console would. They are not API requests: they skip
 // auth, faults and Stats. A serviceSID of "" means the default service.
 
-// ErrNotFound is returned by out-of-band calls for a missing service or
-// conversation.
+// ErrNotFound is returned by out-of-band calls for a missing service,
+// conversation or role.
 var ErrNotFound = fmt.Errorf("not found")
 
 func (s *Server) serviceLocked(serviceSID string) (*serviceData, error) {

@@ -24,10 +24,10 @@ const oldestFormatVersion = 1
 
 // The on-disk form of format 1. Field order here is the order in the file.
 type resourceJSON struct {
-	Address   string          `json:"address"`
-	SID       string          `json:"sid"`
-	ParentSID string          `json:"parent_sid,omitempty"`
-	CreatedAt time.Time       `json:"created_at,omitzero"`
+	Address   string    `json:"address"`
+	SID       string    `json:"sid"`
+	ParentSID string    `json:"parent_sid,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// Applied holds real JSON values, nested as the kind's schema says
 	// (format 1 held a flat map of strings; it is still read).
 	Applied json.RawMessage `json:"applied"`
