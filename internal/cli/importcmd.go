@@ -16,28 +16,72 @@ func (c *CLI) importCommand() *cobra.Command {
 		Use:   "import ADDRESS ID",
 		Short: "Adopt an existing Twilio resource into the state",
 		Long: `Records an existing resource as the one a spec describes, without changing
-it in Twilio. ID uses the seed's format:
+it in Twilio. ID is Twilio's path of the resource (the seed's format):
 
-  convsync import conversation.vip /Services/IS…/Conversations/CH…
   convsync import service.support  /Services/IS…
+  convsync import conversation.vip /Services/IS…/Conversations/CH…
+  convsync import role.agent       /Services/IS…/Roles/RL…
+  convsync import user.alice       /Services/IS…/Users/US…   (or the identity instead of US…)
+  convsync import service_configuration.support  /Services/IS…/Configuration
+  convsync import service_notifications.support  /Services/IS…/Configuration/Notifications
+  convsync import service_webhooks.support       /Services/IS…/Configuration/Webhooks
 
-The address must exist in the specs. Timers cannot be imported (Twilio never
-returns them): if the spec sets timers, the next plan shows them as an update.`,
+The address must exist in the specs. Write-only fields (conversation timers)
+cannot be imported (Twilio never returns them): if the spec sets them, the
+next plan shows them as an update.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.runImport(args[0], args[1]) },
 	}
 }
 
-// parseImportID reads /Services/IS… or /Services/IS…/Conversations/CH….
+// parseImportID reads Twilio's path of a resource of any kind: a
+// top-level collection and SID, then for each level down a child kind's
+// collection and, unless the kind is a singleton, its SID (or, for a kind
+// with a natural key, that key: Twilio's paths take a user's identity).
 func parseImportID(id string) (kind resource.Kind, parentSID, sid string, err error) {
-	parts := strings.Split(strings.Trim(id, "/"), "/")
-	switch {
-	case len(parts) == 2 && parts[0] == "Services" && resource.IsSID(parts[1], "IS"):
-		return resource.KindService, "", parts[1], nil
-	case len(parts) == 4 && parts[0] == "Services" && resource.IsSID(parts[1], "IS") && parts[2] == "Conversations" && resource.IsSID(parts[3], "CH"):
-		return resource.KindConversation, parts[1], parts[3], nil
+	segments := strings.Split(strings.Trim(id, "/"), "/")
+	var parent *resource.KindSchema
+	for len(segments) > 0 {
+		var next *resource.KindSchema
+		var rest []string
+		for _, k := range resource.Kinds() {
+			if k.Parent != kindOf(parent) {
+				continue
+			}
+			coll := strings.Split(k.Collection, "/")
+			if len(segments) >= len(coll) && strings.Join(segments[:len(coll)], "/") == k.Collection {
+				next, rest = k, segments[len(coll):]
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		if next.Singleton {
+			if len(rest) != 0 {
+				break
+			}
+			return next.Kind, sid, resource.SingletonID(next.Kind, sid), nil
+		}
+		if len(rest) == 0 || !(resource.IsSID(rest[0], next.SIDPrefix) || next.NaturalKey != "" && len(rest) == 1 && rest[0] != "") {
+			break
+		}
+		if parent != nil {
+			parentSID = sid
+		}
+		sid, parent, segments = rest[0], next, rest[1:]
+		if len(segments) == 0 {
+			return next.Kind, parentSID, sid, nil
+		}
 	}
-	return "", "", "", fmt.Errorf("import ID %q: use /Services/IS<32 hex> for a service or /Services/IS<32 hex>/Conversations/CH<32 hex> for a conversation", id)
+	return "", "", "", fmt.Errorf("import ID %q is not a Twilio path convsync knows; use for example /Services/IS<32 hex>, /Services/IS…/Conversations/CH…, /Services/IS…/Roles/RL…, /Services/IS…/Users/US… (or the identity), or /Services/IS…/Configuration[/Notifications|/Webhooks]", id)
+}
+
+func kindOf(k *resource.KindSchema) resource.Kind {
+	if k == nil {
+		return ""
+	}
+	return k.Kind
 }
 
 func (c *CLI) runImport(rawAddr, id string) error {
@@ -70,12 +114,8 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	if r := st.Get(addr); r != nil {
 		return fmt.Errorf("%s is already in the state as %s; to import another resource, run convsync state rm %s first", addr, r.SID, addr)
 	}
-	for _, r := range st.Resources {
-		if r.SID == sid {
-			return fmt.Errorf("%s is already in the state as %s", sid, r.Address)
-		}
-	}
-	if kind == resource.KindConversation {
+	schema := resource.Schema(kind)
+	if schema.Parent != "" {
 		want := desired.Parent.SID
 		if want == "" {
 			p := st.Get(desired.Parent.Address)
@@ -85,7 +125,7 @@ func (c *CLI) runImport(rawAddr, id string) error {
 			want = p.SID
 		}
 		if want != parentSID {
-			return fmt.Errorf("the spec puts %s in service %s, but %s is in service %s: importing it would only plan its replacement. Fix the spec's service first", addr, want, sid, parentSID)
+			return fmt.Errorf("the spec puts %s in %s %s, but %s is in %s %s: importing it would only plan its replacement. Fix the spec's %s first", addr, resource.AddressPrefix(schema.Parent), want, sid, resource.AddressPrefix(schema.Parent), parentSID, resource.AddressPrefix(schema.Parent))
 		}
 	}
 	ctx, cancel := timeoutContext(c.ctx, desired.Timeouts.Read)
@@ -94,8 +134,12 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	if err != nil {
 		return fmt.Errorf("fetching %s: %w", id, err)
 	}
+	for _, r := range st.Resources {
+		if r.SID == obs.SID {
+			return fmt.Errorf("%s is already in the state as %s", obs.SID, r.Address)
+		}
+	}
 	applied := resource.Values{}
-	schema := resource.Schema(kind)
 	for name := range desired.Values {
 		if f := schema.Field(name); f != nil && !f.WriteOnly {
 			if v, ok := obs.Values[name]; ok {
@@ -111,10 +155,14 @@ func (c *CLI) runImport(rawAddr, id string) error {
 		return err
 	}
 	c.printf("Imported %s as %s (%s).\n", addr, obs.SID, planner.ImportID(kind, obs.ParentSID, obs.SID))
-	if _, t1 := desired.Values[resource.FieldTimersInactive]; t1 {
-		c.printf("Timers cannot be imported: the next plan shows them as an update, which re-arms them from now.\n")
-	} else if _, t2 := desired.Values[resource.FieldTimersClosed]; t2 {
-		c.printf("Timers cannot be imported: the next plan shows them as an update, which re-arms them from now.\n")
+	var writeOnly []string
+	for _, f := range schema.Fields {
+		if _, set := desired.Values[f.Name]; set && f.WriteOnly {
+			writeOnly = append(writeOnly, f.Name)
+		}
+	}
+	if len(writeOnly) > 0 {
+		c.printf("%s cannot be imported (Twilio never returns them): the next plan shows them as an update.\n", strings.Join(writeOnly, ", "))
 	}
 	c.printf("Run convsync plan to see how it differs from its spec.\n")
 	return nil

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 )
 
-// SizeHintsPath is where the one-shot CLI keeps the service sizes it saw,
+// SizeHintsPath is where the one-shot CLI keeps the sizes it saw (per kind
+// and parent, planner.SizeKey; a file of the older per-service form under
+// "service_sizes" is ignored),
 // beside the state file. It is a cache, not state: a missing, stale or
 // damaged file only costs requests (Refresh then lists), never correctness,
 // because a fetched conversation that is gone is still seen as gone and new
@@ -20,7 +22,7 @@ func ReadSizeHints(path string) map[string]int {
 		return nil
 	}
 	var hints struct {
-		Sizes map[string]int `json:"service_sizes"`
+		Sizes map[string]int `json:"sizes"`
 	}
 	if json.Unmarshal(data, &hints) != nil {
 		return nil
@@ -31,7 +33,7 @@ func ReadSizeHints(path string) map[string]int {
 // WriteSizeHints replaces the hints atomically (temp file and rename).
 func WriteSizeHints(path string, sizes map[string]int) error {
 	data, err := json.Marshal(struct {
-		Sizes map[string]int `json:"service_sizes"`
+		Sizes map[string]int `json:"sizes"`
 	}{sizes})
 	if err != nil {
 		return err
