@@ -406,6 +406,14 @@ func TestUserShapeAndUpdate(t *testing.T) {
 	if users, _ := f.emu.Users(f.is); len(users) != 0 {
 		t.Errorf("%d users left", len(users))
 	}
+	// An identity with reserved characters is reached URL-escaped.
+	odd, err := tw.CreateServiceUser(f.is, (&conversations.CreateServiceUserParams{}).SetIdentity("team/a b?c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tw.FetchServiceUser(f.is, url.PathEscape("team/a b?c")); err != nil || *got.Sid != *odd.Sid {
+		t.Errorf("fetch by escaped identity: %v", err)
+	}
 	// The identity is free again.
 	if _, err := tw.CreateServiceUser(f.is, (&conversations.CreateServiceUserParams{}).SetIdentity("alice")); err != nil {
 		t.Errorf("recreate: %v", err)
