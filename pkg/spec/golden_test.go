@@ -44,7 +44,8 @@ func dump(t *testing.T, resources []resource.Desired) []byte {
 	type entry struct {
 		Address        string
 		Parent         string `json:",omitempty"`
-		Values         resource.Values
+		Values         map[string]any
+		Refs           map[string]string `json:",omitempty"`
 		Timeouts       timeouts
 		PreventDestroy bool
 		WebhookEnabled bool
@@ -55,7 +56,8 @@ func dump(t *testing.T, resources []resource.Desired) []byte {
 		out[i] = entry{
 			Address: r.Address.String(),
 			Parent:  parentText(r.Parent),
-			Values:  r.Values,
+			Values:  resource.Schema(r.Address.Kind).NestValues(r.Values),
+			Refs:    refsText(r.Refs),
 			Timeouts: timeouts{r.Timeouts.Create.String(), r.Timeouts.Update.String(),
 				r.Timeouts.Read.String(), r.Timeouts.Delete.String()},
 			PreventDestroy: r.Lifecycle.PreventDestroy,
@@ -71,6 +73,17 @@ func dump(t *testing.T, resources []resource.Desired) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+func refsText(refs map[string]resource.Ref) map[string]string {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for field, r := range refs {
+		out[field] = r.String()
+	}
+	return out
 }
 
 func parentText(r resource.Ref) string {
