@@ -138,9 +138,9 @@ type jsonPlan struct {
 		Action  string `json:"action"`
 		Reason  string `json:"reason"`
 		Fields  []struct {
-			Name   string  `json:"name"`
-			Before *string `json:"before"`
-			After  *string `json:"after"`
+			Name   string          `json:"name"`
+			Before json.RawMessage `json:"before"`
+			After  json.RawMessage `json:"after"`
 		} `json:"fields"`
 	} `json:"changes"`
 	Summary struct {

@@ -64,7 +64,7 @@ func (c *CLI) stateCommand() *cobra.Command {
 			if r == nil {
 				return fmt.Errorf("%s is not in the state %s", addr, c.global.statePath)
 			}
-			out := map[string]any{"address": addr.String(), "sid": r.SID, "applied": r.Applied}
+			out := map[string]any{"address": addr.String(), "sid": r.SID, "applied": resource.Schema(addr.Kind).NestValues(r.Applied)}
 			if r.ParentSID != "" {
 				out["service_sid"] = r.ParentSID
 			}
