@@ -285,12 +285,21 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 		if !ok {
 			continue
 		}
-		name := d.Values[resource.FieldUniqueName]
 		parent := d.Parent.SID
 		if parent == "" && !d.Parent.Address.IsZero() {
 			if p := st.Get(d.Parent.Address); p != nil {
 				parent = p.SID
 			}
+		}
+		// A new resource is looked up by what identifies it in its
+		// parent: a singleton by its path, others by their natural key.
+		var name string
+		switch schema := resource.Schema(addr.Kind); {
+		case parent == "":
+		case schema.Singleton:
+			name = resource.SingletonID(addr.Kind, parent)
+		case schema.NaturalKey != "":
+			name = d.Values[schema.NaturalKey]
 		}
 		if name == "" || parent == "" {
 			continue
