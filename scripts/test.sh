@@ -7,6 +7,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# A build output (the binary, caches) must never be tracked: a fresh clone
+# would ship a stale binary. .gitignore lists them; git knows which tracked
+# files it ignores.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	tracked_outputs="$(git ls-files -ci --exclude-standard)"
+	if [[ -n "${tracked_outputs}" ]]; then
+		echo "build outputs are tracked in git (remove them with git rm --cached):" >&2
+		echo "${tracked_outputs}" >&2
+		exit 1
+	fi
+fi
+
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"
 if [[ -n "${unformatted}" ]]; then
 	echo "gofmt would change these files:" >&2
