@@ -231,6 +231,7 @@ func (e *env) check(desired []resource.Desired) audit {
 		services[s.SID] = s
 	}
 	desiredServices, desiredConversations := 0, 0
+	desiredChildren := map[resource.Kind]int{}
 	for _, d := range desired {
 		a.resources++
 		r := st.Get(d.Address)
@@ -239,6 +240,16 @@ func (e *env) check(desired []resource.Desired) audit {
 			continue
 		}
 		switch d.Address.Kind {
+		case resource.KindRole, resource.KindUser:
+			desiredChildren[d.Address.Kind]++
+			parent := st.Get(d.Parent.Address)
+			if parent == nil || parent.SID != r.ParentSID {
+				a.problemf("%s lives in %s, not in its service's %v", d.Address, r.ParentSID, parent)
+				continue
+			}
+			if !e.childExists(d.Address.Kind, r.ParentSID, r.SID, d.Values) {
+				a.problemf("%s: %s is not in Twilio with the fields of its spec", d.Address, r.SID)
+			}
 		case resource.KindService:
 			desiredServices++
 			s, ok := services[r.SID]
@@ -306,9 +317,88 @@ func (e *env) check(desired []resource.Desired) audit {
 			}
 		}
 	}
-	a.duplicates = max(0, managedServices-desiredServices) + max(0, conversations-desiredConversations)
+	children := e.unownedChildren(owned, services, &a)
+	for kind, n := range children {
+		a.duplicates += max(0, n-desiredChildren[kind])
+	}
+	a.duplicates += max(0, managedServices-desiredServices) + max(0, conversations-desiredConversations)
 	sort.Strings(a.problems)
 	return a
+}
+
+// childExists reports whether a role or user with the spec's identifying
+// fields is in Twilio under sid.
+func (e *env) childExists(kind resource.Kind, serviceSID, sid string, want resource.Values) bool {
+	switch kind {
+	case resource.KindRole:
+		roles, _ := e.emu.Roles(serviceSID)
+		for _, r := range roles {
+			if r.SID == sid {
+				return r.FriendlyName == want[resource.FieldFriendlyName] && r.Type == want[resource.FieldRoleType]
+			}
+		}
+	case resource.KindUser:
+		users, _ := e.emu.Users(serviceSID)
+		for _, u := range users {
+			if u.SID == sid {
+				return u.Identity == want[resource.FieldIdentity]
+			}
+		}
+	}
+	return false
+}
+
+// unownedChildren counts the roles and users of managed services, and
+// reports those the state does not know as orphans. A service's default
+// roles (Twilio makes them with the service; its configuration points at
+// them) belong to Twilio, not to convsync.
+func (e *env) unownedChildren(owned map[string]string, services map[string]emulator.Service, a *audit) map[resource.Kind]int {
+	counts := map[resource.Kind]int{}
+	for sid := range services {
+		if sid == e.emu.DefaultServiceSID() {
+			continue
+		}
+		settings, err := e.emu.Settings(sid)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defaults := map[string]bool{}
+		c := settings.Configuration
+		for _, d := range []string{c.DefaultChatServiceRoleSID, c.DefaultConversationRoleSID, c.DefaultConversationCreatorRoleSID} {
+			defaults[d] = true
+		}
+		roles, _ := e.emu.Roles(sid)
+		for _, r := range roles {
+			if _, ok := owned[r.SID]; ok {
+				counts[resource.KindRole]++
+				continue
+			}
+			if defaults[r.SID] || isDefaultRoleName(r.FriendlyName) {
+				continue
+			}
+			counts[resource.KindRole]++
+			a.orphans++
+			a.problemf("role %s (%q) in service %s is in Twilio but not in the state", r.SID, r.FriendlyName, sid)
+		}
+		users, _ := e.emu.Users(sid)
+		for _, u := range users {
+			counts[resource.KindUser]++
+			if _, ok := owned[u.SID]; !ok {
+				a.orphans++
+				a.problemf("user %s (%q) in service %s is in Twilio but not in the state", u.SID, u.Identity, sid)
+			}
+		}
+	}
+	return counts
+}
+
+// isDefaultRoleName: the emulator's default roles (docs/emulator.md).
+func isDefaultRoleName(name string) bool {
+	switch name {
+	case "service admin", "service user", "channel admin", "channel user":
+		return true
+	}
+	return false
 }
 
 func deref(p *string) string {

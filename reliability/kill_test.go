@@ -82,6 +82,27 @@ func (f *fleet) conversation(svc string, i int) (name, doc string) {
 	}
 }
 
+// usersPerService is how many users each service of a fleet holds; half of
+// them have a role of the specs, so a kill can land between a role's create
+// and the users that wait for it.
+const usersPerService = 6
+
+// rolesAndUsers returns the specs of a service's roles and users: roles have
+// no natural key (a lost create is recognised by its fields), users have
+// their identity.
+func (f *fleet) rolesAndUsers(svc string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-agent\nservice: %s\nfriendly_name: Agent of %s\ntype: conversation\npermissions: [sendMessage, leaveConversation]\n", svc, svc, svc)
+	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-staff\nservice: %s\nfriendly_name: Staff of %s\ntype: service\npermissions: [createConversation, joinConversation]\n", svc, svc, svc)
+	for i := 0; i < usersPerService; i++ {
+		fmt.Fprintf(&b, "---\nkind: User\nname: %s-u%d\nservice: %s\nidentity: user%d@%s.example.com\nfriendly_name: User %d\n", svc, i, svc, i, svc, i)
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "role: %s-staff\n", svc)
+		}
+	}
+	return b.String()
+}
+
 func (f *fleet) write(e *env) {
 	e.t.Helper()
 	if err := os.RemoveAll(e.dir); err != nil {
@@ -94,6 +115,7 @@ func (f *fleet) write(e *env) {
 	e.writeSpec("services.yaml", b.String())
 	for _, s := range f.services {
 		var c strings.Builder
+		c.WriteString(f.rolesAndUsers(s))
 		for i := 0; i < f.perService; i++ {
 			name, doc := f.conversation(s, i)
 			if f.removed[name] {
