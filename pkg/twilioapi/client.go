@@ -165,14 +165,18 @@ func (c *Client) resolveNextPageURL(raw string) (string, error) {
 	return s, nil
 }
 
-// Fetch reads one resource by SID or (conversations) unique_name.
+// Fetch reads one resource by SID, (conversations) unique_name or (users)
+// identity; a singleton by its resource.SingletonID.
 func (c *Client) Fetch(ctx context.Context, kind resource.Kind, parentSID, id string) (resource.Observed, error) {
 	k, err := adapterFor(kind, parentSID)
 	if err != nil {
 		return resource.Observed{}, err
 	}
 	if id == "" {
-		return resource.Observed{}, inputErrorf("fetch %s: empty SID", strings.ToLower(string(kind)))
+		return resource.Observed{}, inputErrorf("fetch %s: empty SID", kindName(kind))
+	}
+	if err := checkSingletonID(k, "fetch", parentSID, id); err != nil {
+		return resource.Observed{}, err
 	}
 	var obs resource.Observed
 	err = c.run(ctx, call{method: http.MethodGet, route: k.itemRoute, send: func(api *openapi.ApiService) (err error) {
@@ -188,6 +192,9 @@ func (c *Client) Create(ctx context.Context, kind resource.Kind, parentSID strin
 	k, err := adapterFor(kind, parentSID)
 	if err != nil {
 		return resource.Observed{}, err
+	}
+	if k.create == nil {
+		return resource.Observed{}, neverCreatedOrDeleted("create", kind)
 	}
 	send, err := k.create(parentSID, v, o)
 	if err != nil {
@@ -210,18 +217,25 @@ func (c *Client) Update(ctx context.Context, kind resource.Kind, parentSID, sid 
 		return resource.Observed{}, err
 	}
 	if sid == "" {
-		return resource.Observed{}, inputErrorf("update %s: empty SID", strings.ToLower(string(kind)))
+		return resource.Observed{}, inputErrorf("update %s: empty SID", kindName(kind))
+	}
+	if err := checkSingletonID(k, "update", parentSID, sid); err != nil {
+		return resource.Observed{}, err
 	}
 	if k.update == nil {
-		return resource.Observed{}, inputErrorf("update %s: Twilio has no update for this kind (it must be replaced)", strings.ToLower(string(kind)))
+		return resource.Observed{}, inputErrorf("update %s: Twilio has no update for this kind (it must be replaced)", kindName(kind))
 	}
 	send, err := k.update(parentSID, url.PathEscape(sid), v, o)
 	if err != nil {
 		return resource.Observed{}, err
 	}
+	var lim *rate.Limiter
+	if k.updateLimiterKey != nil {
+		lim = c.limiter(k.updateLimiterKey(parentSID))
+	}
 	var obs resource.Observed
 	attempts := 0
-	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, send: func(api *openapi.ApiService) (err error) {
+	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, limiter: lim, send: func(api *openapi.ApiService) (err error) {
 		attempts++
 		obs, err = send(api)
 		return err
@@ -267,14 +281,35 @@ func (c *Client) Delete(ctx context.Context, kind resource.Kind, parentSID, sid 
 	if err != nil {
 		return err
 	}
+	if k.delete == nil {
+		return neverCreatedOrDeleted("delete", kind)
+	}
 	if sid == "" {
-		return inputErrorf("delete %s: empty SID", strings.ToLower(string(kind)))
+		return inputErrorf("delete %s: empty SID", kindName(kind))
 	}
 	escaped := url.PathEscape(sid)
 	return c.run(ctx, call{method: http.MethodDelete, route: k.itemRoute, delete: true, limiter: c.limiter(k.limiterKey(parentSID)),
 		send: func(api *openapi.ApiService) error {
 			return k.delete(api, parentSID, escaped, o)
 		}})
+}
+
+// neverCreatedOrDeleted refuses a create or delete of a singleton.
+func neverCreatedOrDeleted(op string, kind resource.Kind) error {
+	return inputErrorf("%s %s: a singleton is never created or deleted (it exists with its %s; update it instead)",
+		op, kindName(kind), kindName(resource.Schema(kind).Parent))
+}
+
+// checkSingletonID refuses, for a singleton kind, an ID other than its
+// path under parentSID (resource.SingletonID).
+func checkSingletonID(k *kindAdapter, op, parentSID, id string) error {
+	if !k.singleton {
+		return nil
+	}
+	if want := resource.SingletonID(k.kind, parentSID); id != want {
+		return inputErrorf("%s %s: a singleton's ID is its path %s, got %q", op, kindName(k.kind), want, id)
+	}
+	return nil
 }
 
 // limiter returns the token bucket for key, or nil when limiting is off.

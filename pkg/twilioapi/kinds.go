@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/convsync/convsync/pkg/resource"
 	openapi "github.com/twilio/twilio-go/rest/conversations/v1"
 )
-
-// pageSize is the largest page Twilio serves for services and conversations.
-const pageSize = 100
 
 // listPage is one page of a list, converted.
 type listPage struct {
@@ -24,39 +22,83 @@ type listPage struct {
 type sendFunc func(api *openapi.ApiService) (resource.Observed, error)
 
 // kindAdapter is everything kind-specific: routes, rate-limit bucket, and the
-// twilio-go calls with their conversions. Adding a kind means adding one.
-// IDs handed to it are already path-escaped.
+// twilio-go calls with their conversions. Adding a kind means adding one
+// (one file per kind: kind_role.go, …). IDs handed to it are already
+// path-escaped.
 type kindAdapter struct {
+	kind                       resource.Kind
 	collectionRoute, itemRoute string
-	limiterKey                 func(parentSID string) string
-	firstPage                  func(api *openapi.ApiService, parentSID string) (listPage, error)
-	nextPage                   func(api *openapi.ApiService, nextURL string) (listPage, error)
+	// limiterKey names the token bucket creates and deletes wait on.
+	limiterKey func(parentSID string) string
+	// updateLimiterKey names the bucket updates wait on (nil: updates are
+	// not limited per parent, as a conversation's are limited per
+	// conversation).
+	updateLimiterKey func(parentSID string) string
+	// singleton kinds exist with their parent: never created or deleted, and
+	// addressed by resource.SingletonID instead of a SID.
+	singleton bool
+	firstPage func(api *openapi.ApiService, parentSID string) (listPage, error)
+	nextPage  func(api *openapi.ApiService, nextURL string) (listPage, error)
 	// firstPageCreatedBetween lists with Twilio's StartDate/EndDate filters
 	// (nil: the kind's list has none).
 	firstPageCreatedBetween func(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error)
 	fetch                   func(api *openapi.ApiService, parentSID, id string) (resource.Observed, error)
 	// create and update check and convert the values before anything is sent.
-	create func(parentSID string, v resource.Values, o CallOptions) (sendFunc, error)
+	create func(parentSID string, v resource.Values, o CallOptions) (sendFunc, error)      // nil: never created
 	update func(parentSID, sid string, v resource.Values, o CallOptions) (sendFunc, error) // nil: no update endpoint
-	delete func(api *openapi.ApiService, parentSID, sid string, o CallOptions) error
+	delete func(api *openapi.ApiService, parentSID, sid string, o CallOptions) error       // nil: never deleted
+}
+
+// adapters are the kinds twilioapi knows. Every kind but services lives in
+// a service.
+var adapters = map[resource.Kind]*kindAdapter{
+	resource.KindService:              serviceAdapter,
+	resource.KindConversation:         conversationAdapter,
+	resource.KindRole:                 roleAdapter,
+	resource.KindUser:                 userAdapter,
+	resource.KindServiceConfiguration: serviceConfigurationAdapter,
+	resource.KindServiceNotifications: serviceNotificationsAdapter,
+	resource.KindServiceWebhooks:      serviceWebhooksAdapter,
 }
 
 func adapterFor(kind resource.Kind, parentSID string) (*kindAdapter, error) {
-	switch kind {
-	case resource.KindService:
-		if parentSID != "" {
-			return nil, inputErrorf("services have no parent, got parent SID %q", parentSID)
-		}
-		return serviceAdapter, nil
-	case resource.KindConversation:
-		// The account's default service is addressed by its SID too: the
-		// unprefixed routes are not used, so every conversation has a parent.
-		if !resource.IsSID(parentSID, "IS") {
-			return nil, inputErrorf("conversation: parent must be a service SID (IS + 32 hex digits), got %q", parentSID)
-		}
-		return conversationAdapter, nil
+	k, ok := adapters[kind]
+	schema := resource.Schema(kind)
+	if !ok || schema == nil {
+		return nil, inputErrorf("twilioapi does not know kind %q", kind)
 	}
-	return nil, inputErrorf("twilioapi does not know kind %q", kind)
+	if schema.Parent == "" {
+		if parentSID != "" {
+			return nil, inputErrorf("%s have no parent, got parent SID %q", schema.Plural, parentSID)
+		}
+		return k, nil
+	}
+	// The account's default service is addressed by its SID too: the
+	// unprefixed routes are not used, so every conversation has a parent.
+	parent := resource.Schema(schema.Parent)
+	if !resource.IsSID(parentSID, parent.SIDPrefix) {
+		return nil, inputErrorf("%s: parent must be a %s SID (%s + 32 hex digits), got %q",
+			kindName(kind), kindName(parent.Kind), parent.SIDPrefix, parentSID)
+	}
+	return k, nil
+}
+
+// kindName is the kind as messages write it: "conversation", "service_configuration".
+func kindName(kind resource.Kind) string {
+	if s := resource.Schema(kind); s != nil {
+		return s.Prefix()
+	}
+	return strings.ToLower(string(kind))
+}
+
+// pageSizeOf is the page size a kind's list asks for: the largest Twilio
+// serves for it (resource.KindSchema.ListPageSize).
+func pageSizeOf(kind resource.Kind) *int {
+	n := resource.Schema(kind).ListPageSize
+	if n <= 0 {
+		n = 50 // Twilio's default page size
+	}
+	return &n
 }
 
 // getPage follows a next_page_url exactly as given (no PageToken is rebuilt).
@@ -87,6 +129,34 @@ func setIf(v resource.Values, name string, p *string) {
 	}
 }
 
+// setBoolIf puts "true" or "false" into v under name when Twilio sent a value.
+func setBoolIf(v resource.Values, name string, p *bool) {
+	if p != nil {
+		v[name] = strconv.FormatBool(*p)
+	}
+}
+
+// setSetIf puts the set's canonical text (sorted: Twilio's order means
+// nothing) into v under name when Twilio sent a list.
+func setSetIf(v resource.Values, name string, p *[]string) {
+	if p != nil {
+		v[name] = resource.EncodeSet(*p)
+	}
+}
+
+// setJSONIf puts canonical JSON into v under name when Twilio sent a value
+// (kept verbatim if Twilio ever sends text that is not JSON).
+func setJSONIf(v resource.Values, name string, p *string) {
+	if p == nil {
+		return
+	}
+	s := *p
+	if canonical, err := resource.CanonicalJSON(s); err == nil {
+		s = canonical
+	}
+	v[name] = s
+}
+
 func timeOf(p *time.Time) time.Time {
 	if p == nil {
 		return time.Time{}
@@ -94,24 +164,132 @@ func timeOf(p *time.Time) time.Time {
 	return *p
 }
 
-// checkFields refuses fields this kind cannot write, naming them all.
-func checkFields(kind string, v resource.Values, writable map[string]bool) error {
-	var bad []string
-	for name := range v {
-		if !writable[name] {
-			bad = append(bad, name)
+// What a write may send, from the kind's schema: a create every field, an
+// update every field Twilio can change in place (a ForcesReplace field
+// changes by replacing the resource).
+func createFields(kind resource.Kind) []string {
+	return schemaFields(kind, func(*resource.FieldSchema) bool { return true })
+}
+
+func updateFields(kind resource.Kind) []string {
+	return schemaFields(kind, func(f *resource.FieldSchema) bool { return !f.ForcesReplace })
+}
+
+func schemaFields(kind resource.Kind, keep func(*resource.FieldSchema) bool) []string {
+	schema := resource.Schema(kind)
+	var out []string
+	for i := range schema.Fields {
+		if keep(&schema.Fields[i]) {
+			out = append(out, schema.Fields[i].Name)
 		}
 	}
-	if len(bad) == 0 {
+	return out
+}
+
+// checkFields refuses fields this kind cannot write (op: "create",
+// "update"), naming them all; a field the kind has that only a replacement
+// changes is named as such.
+func checkFields(kind resource.Kind, op string, v resource.Values, writable []string) error {
+	ok := map[string]bool{}
+	for _, name := range writable {
+		ok[name] = true
+	}
+	schema := resource.Schema(kind)
+	var unknown, replace []string
+	for name := range v {
+		switch {
+		case ok[name]:
+		case schema.Field(name) != nil:
+			replace = append(replace, name)
+		default:
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 && len(replace) == 0 {
 		return nil
 	}
-	sort.Strings(bad)
-	known := make([]string, 0, len(writable))
-	for name := range writable {
-		known = append(known, name)
+	sort.Strings(unknown)
+	sort.Strings(replace)
+	var why []string
+	if len(unknown) > 0 {
+		why = append(why, fmt.Sprintf("cannot write field(s) %s", strings.Join(unknown, ", ")))
 	}
-	sort.Strings(known)
-	return inputErrorf("%s: cannot write field(s) %s (writable: %s)", kind, strings.Join(bad, ", "), strings.Join(known, ", "))
+	if len(replace) > 0 {
+		why = append(why, fmt.Sprintf("Twilio cannot change %s in place (the %s must be replaced)", strings.Join(replace, ", "), kindName(kind)))
+	}
+	return inputErrorf("%s %s: %s (writable: %s)", op, kindName(kind), strings.Join(why, "; "), strings.Join(writable, ", "))
+}
+
+// A paramSetter puts one field's canonical text into a twilio-go params
+// struct, or says why the text is not a value of the field.
+type paramSetter[P any] func(p *P, value string) error
+
+func stringParam[P any](set func(*P, string) *P) paramSetter[P] {
+	return func(p *P, s string) error { set(p, s); return nil }
+}
+
+// upperParam sends the text in upper case (Method: post and POST are one).
+func upperParam[P any](set func(*P, string) *P) paramSetter[P] {
+	return func(p *P, s string) error { set(p, strings.ToUpper(s)); return nil }
+}
+
+func boolParam[P any](set func(*P, bool) *P) paramSetter[P] {
+	return func(p *P, s string) error {
+		switch s {
+		case "true":
+			set(p, true)
+		case "false":
+			set(p, false)
+		default:
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		return nil
+	}
+}
+
+// setParam sends a set as the repeated form key Twilio takes (Permission,
+// Filters). The empty set sends no key at all: twilio-go cannot send an
+// empty list.
+func setParam[P any](set func(*P, []string) *P) paramSetter[P] {
+	return func(p *P, s string) error {
+		members, err := resource.ParseSet(s)
+		if err != nil {
+			return err
+		}
+		if members == nil {
+			members = []string{}
+		}
+		set(p, members)
+		return nil
+	}
+}
+
+// buildParams checks v against the fields op may write and fills a params
+// struct through setters (one per writable field).
+func buildParams[P any](kind resource.Kind, op string, v resource.Values, writable []string, setters map[string]paramSetter[P]) (*P, error) {
+	if err := checkFields(kind, op, v, writable); err != nil {
+		return nil, err
+	}
+	p := new(P)
+	for _, name := range v.Keys() {
+		set, ok := setters[name]
+		if !ok { // a schema field without a setter: a bug here, caught by tests
+			return nil, inputErrorf("%s %s: twilioapi cannot send field %s", op, kindName(kind), name)
+		}
+		if err := set(p, v[name]); err != nil {
+			return nil, inputErrorf("%s %s: field %s: %v", op, kindName(kind), name, err)
+		}
+	}
+	return p, nil
+}
+
+// webhookHeader is the X-Twilio-Webhook-Enabled value for o (nil: not sent).
+func webhookHeader(o CallOptions) *string {
+	if !o.WebhookEnabled {
+		return nil
+	}
+	on := "true"
+	return &on
 }
 
 // ---- services ----
@@ -119,11 +297,12 @@ func checkFields(kind string, v resource.Values, writable map[string]bool) error
 const servicesAccountBucket = "services"
 
 var serviceAdapter = &kindAdapter{
+	kind:            resource.KindService,
 	collectionRoute: "/v1/Services",
 	itemRoute:       "/v1/Services/{Sid}",
 	limiterKey:      func(string) string { return servicesAccountBucket },
 	firstPage: func(api *openapi.ApiService, _ string) (listPage, error) {
-		resp, err := api.PageService(&openapi.ListServiceParams{PageSize: intPtr(pageSize)}, "", "")
+		resp, err := api.PageService(&openapi.ListServiceParams{PageSize: pageSizeOf(resource.KindService)}, "", "")
 		if err != nil {
 			return listPage{}, err
 		}
@@ -144,12 +323,11 @@ var serviceAdapter = &kindAdapter{
 		return serviceObserved(s), nil
 	},
 	create: func(_ string, v resource.Values, _ CallOptions) (sendFunc, error) {
-		if err := checkFields("service", v, map[string]bool{resource.FieldFriendlyName: true}); err != nil {
+		params, err := buildParams(resource.KindService, "create", v, createFields(resource.KindService), map[string]paramSetter[openapi.CreateServiceParams]{
+			resource.FieldFriendlyName: stringParam((*openapi.CreateServiceParams).SetFriendlyName),
+		})
+		if err != nil {
 			return nil, err
-		}
-		params := &openapi.CreateServiceParams{}
-		if name, ok := v[resource.FieldFriendlyName]; ok {
-			params.SetFriendlyName(name)
 		}
 		return func(api *openapi.ApiService) (resource.Observed, error) {
 			s, err := api.CreateService(params)
@@ -164,8 +342,6 @@ var serviceAdapter = &kindAdapter{
 		return api.DeleteService(sid)
 	},
 }
-
-func intPtr(n int) *int { return &n }
 
 func servicePage(resp *openapi.ListServiceResponse) listPage {
 	p := listPage{next: deref(resp.Meta.NextPageUrl)}
@@ -191,24 +367,20 @@ func serviceObserved(s *openapi.ConversationsV1Service) resource.Observed {
 
 // ---- conversations ----
 
-var conversationWritable = map[string]bool{
-	resource.FieldFriendlyName:        true,
-	resource.FieldUniqueName:          true,
-	resource.FieldAttributes:          true,
-	resource.FieldMessagingServiceSID: true,
-	resource.FieldState:               true,
-	resource.FieldTimersInactive:      true,
-	resource.FieldTimersClosed:        true,
-}
-
 // conversationParams is the form both create and update send.
 type conversationParams struct {
 	friendlyName, uniqueName, attributes, messagingServiceSID, state, timersInactive, timersClosed *string
 	webhook                                                                                        *string
 }
 
-func toConversationParams(v resource.Values, o CallOptions) (conversationParams, error) {
-	if err := checkFields("conversation", v, conversationWritable); err != nil {
+// toConversationParams checks v against the schema's fields op may write
+// ("create" or "update").
+func toConversationParams(op string, v resource.Values, o CallOptions) (conversationParams, error) {
+	writable := createFields(resource.KindConversation)
+	if op == "update" {
+		writable = updateFields(resource.KindConversation)
+	}
+	if err := checkFields(resource.KindConversation, op, v, writable); err != nil {
 		return conversationParams{}, err
 	}
 	get := func(name string) *string {
@@ -226,14 +398,12 @@ func toConversationParams(v resource.Values, o CallOptions) (conversationParams,
 		timersInactive:      get(resource.FieldTimersInactive),
 		timersClosed:        get(resource.FieldTimersClosed),
 	}
-	if o.WebhookEnabled {
-		on := "true"
-		p.webhook = &on
-	}
+	p.webhook = webhookHeader(o)
 	return p, nil
 }
 
 var conversationAdapter = &kindAdapter{
+	kind:            resource.KindConversation,
 	collectionRoute: "/v1/Services/{ServiceSid}/Conversations",
 	itemRoute:       "/v1/Services/{ServiceSid}/Conversations/{Sid}",
 	limiterKey:      func(parentSID string) string { return parentSID },
@@ -256,7 +426,7 @@ var conversationAdapter = &kindAdapter{
 		return conversationObserved(x, parentSID), nil
 	},
 	create: func(parentSID string, v resource.Values, o CallOptions) (sendFunc, error) {
-		p, err := toConversationParams(v, o)
+		p, err := toConversationParams("create", v, o)
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +449,7 @@ var conversationAdapter = &kindAdapter{
 		}, nil
 	},
 	update: func(parentSID, sid string, v resource.Values, o CallOptions) (sendFunc, error) {
-		p, err := toConversationParams(v, o)
+		p, err := toConversationParams("update", v, o)
 		if err != nil {
 			return nil, err
 		}
@@ -339,13 +509,7 @@ func conversationObserved(x *openapi.ConversationsV1ServiceConversation, parentS
 	setIf(o.Values, resource.FieldUniqueName, x.UniqueName)
 	setIf(o.Values, resource.FieldMessagingServiceSID, x.MessagingServiceSid)
 	setIf(o.Values, resource.FieldState, x.State)
-	if x.Attributes != nil {
-		attrs := *x.Attributes
-		if canonical, err := resource.CanonicalJSON(attrs); err == nil {
-			attrs = canonical
-		}
-		o.Values[resource.FieldAttributes] = attrs
-	}
+	setJSONIf(o.Values, resource.FieldAttributes, x.Attributes)
 	if x.Timers != nil {
 		if timers, ok := (*x.Timers).(map[string]interface{}); ok {
 			for key, extra := range map[string]string{"date_inactive": "timers.date_inactive", "date_closed": "timers.date_closed"} {
@@ -362,7 +526,7 @@ func conversationObserved(x *openapi.ConversationsV1ServiceConversation, parentS
 // conversationFirstPage asks for the first page of a service's
 // conversations, optionally within StartDate/EndDate.
 func conversationFirstPage(api *openapi.ApiService, parentSID, startDate, endDate string) (listPage, error) {
-	params := &openapi.ListServiceConversationParams{PageSize: intPtr(pageSize)}
+	params := &openapi.ListServiceConversationParams{PageSize: pageSizeOf(resource.KindConversation)}
 	if startDate != "" {
 		params.SetStartDate(startDate)
 	}
