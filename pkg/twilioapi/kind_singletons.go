@@ -18,8 +18,9 @@ import (
 // Configuration); List returns the one object (one fetch). An update sends
 // only the fields given: dotted leaf names become Twilio's dotted form keys
 // (new_message.with_media.enabled → NewMessage.WithMedia.Enabled), booleans
-// go as true/false, a set as one repeated key per member (Filters), and the
-// webhook method in upper case.
+// go as true/false, a set as one repeated key per member (Filters; the
+// empty set as one empty key, to clear it), and the webhook method in upper
+// case.
 //
 // Twilio documents no per-service rate limit for these writes; they wait on
 // the service's bucket anyway, which is never wrong.
@@ -204,7 +205,7 @@ var serviceWebhooksAdapter = singletonAdapter(resource.KindServiceWebhooks,
 		"pre_webhook_url":  stringParam((*webhookParams).SetPreWebhookUrl),
 		"post_webhook_url": stringParam((*webhookParams).SetPostWebhookUrl),
 		"method":           upperParam((*webhookParams).SetMethod),
-		"filters":          setParam((*webhookParams).SetFilters),
+		"filters":          clearableSetParam((*webhookParams).SetFilters),
 	},
 	func(x *openapi.ConversationsV1ServiceWebhookConfiguration, serviceSID string) resource.Observed {
 		o := singletonObserved(resource.KindServiceWebhooks, x.ChatServiceSid, serviceSID, x.Url)

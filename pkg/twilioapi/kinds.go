@@ -248,8 +248,8 @@ func boolParam[P any](set func(*P, bool) *P) paramSetter[P] {
 }
 
 // setParam sends a set as the repeated form key Twilio takes (Permission,
-// Filters). The empty set sends no key at all: twilio-go cannot send an
-// empty list.
+// Filters), one key per member. The empty set sends no key at all (a
+// twilio-go list sends nothing when empty).
 func setParam[P any](set func(*P, []string) *P) paramSetter[P] {
 	return func(p *P, s string) error {
 		members, err := resource.ParseSet(s)
@@ -258,6 +258,26 @@ func setParam[P any](set func(*P, []string) *P) paramSetter[P] {
 		}
 		if members == nil {
 			members = []string{}
+		}
+		set(p, members)
+		return nil
+	}
+}
+
+// clearableSetParam is setParam, except that the empty set is sent as one
+// empty key (Filters=), the form that clears a list: sending no key would
+// leave the list as it is, and the plan would show the change forever.
+// How Twilio clears a list is UNVERIFIED (../shared/twilio-kinds.md §3.3);
+// the emulator clears on a lone empty key, and should Twilio refuse it the
+// apply fails loudly instead of silently doing nothing.
+func clearableSetParam[P any](set func(*P, []string) *P) paramSetter[P] {
+	return func(p *P, s string) error {
+		members, err := resource.ParseSet(s)
+		if err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			members = []string{""}
 		}
 		set(p, members)
 		return nil

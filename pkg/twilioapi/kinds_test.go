@@ -244,6 +244,14 @@ func TestKindRequests(t *testing.T) {
 			wantForm: url.Values{"PreWebhookUrl": {"https://hooks.example.com/pre"}, "Method": {"POST"}, "Filters": {"onConversationAdded", "onMessageAdded"}},
 		},
 		{
+			name: "webhooks update clears filters with one empty key", answer: webhooksJSON,
+			call: func(c *Client) error {
+				_, err := c.Update(context.Background(), resource.KindServiceWebhooks, testService, webhooksID, resource.Values{"filters": `[]`}, on)
+				return err
+			},
+			wantMethod: "POST", wantURI: svc + "/Configuration/Webhooks", wantForm: url.Values{"Filters": {""}},
+		},
+		{
 			name: "webhooks update sends only what is given", answer: webhooksJSON,
 			call: func(c *Client) error {
 				_, err := c.Update(context.Background(), resource.KindServiceWebhooks, testService, webhooksID, resource.Values{"method": "GET"}, on)
