@@ -27,7 +27,7 @@ func TestCommandLine(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "version", args: []string{"version"}, wantStdout: "convsync dev (state format 1, plan format 1.0)"},
+		{name: "version", args: []string{"version"}, wantStdout: "convsync dev (state format 2, plan format 2.0)"},
 		{name: "valid specs", args: []string{"validate", "--dir", "testdata/specs"}, wantStdout: "The specs are valid: 2 resources in 1 file."},
 		{name: "missing spec folder", args: []string{"validate", "--dir", "testdata/nope"}, wantCode: ExitError, wantStderr: "testdata/nope"},
 		{name: "unknown command", args: []string{"plna"}, wantCode: ExitError, wantStderr: `unknown command "plna"`},
@@ -42,7 +42,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "import of the wrong kind", args: []string{"import", "service.support", "/Services/IS00000000000000000000000000000000/Conversations/CH00000000000000000000000000000000"}, env: creds, wantCode: ExitError, wantStderr: "service.support is a service address"},
 		{name: "plan with changes", args: []string{"plan", "--dir", "testdata/specs", "--detailed-exitcode"}, env: creds, wantCode: ExitChanges, wantStdout: "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete."},
 		{name: "plan without detailed exit code", args: []string{"plan", "--dir", "testdata/specs"}, env: creds, wantCode: ExitOK, wantStdout: "Plan: 2 to create"},
-		{name: "plan as JSON", args: []string{"plan", "--dir", "testdata/specs", "--json"}, env: creds, wantStdout: `"format_version": "1.0"`},
+		{name: "plan as JSON", args: []string{"plan", "--dir", "testdata/specs", "--json"}, env: creds, wantStdout: `"format_version": "2.0"`},
 		{name: "state of nothing", args: []string{"state", "show", "service.support"}, wantCode: ExitError, wantStderr: "service.support is not in the state"},
 	}
 	for _, tc := range cases {

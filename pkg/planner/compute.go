@@ -823,7 +823,8 @@ func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) 
 			src = applied
 		}
 		h, known := src[f.Name]
-		if known && equal(f, w, h) {
+		if known && equal(f, w, h) || !known && f.Type == resource.TypeSet && w == resource.EncodeSet(nil) && !f.WriteOnly {
+			// Twilio shows an empty set as null.
 			continue
 		}
 		out = append(out, FieldChange{Name: f.Name, Type: f.Type, Before: h, After: w, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret})
