@@ -63,8 +63,8 @@ func TestGuardCountsTheConversationsAServiceReplacementDeletes(t *testing.T) {
 	}
 	_, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "Renamed")}, "h2", true, -1)
 	var refused *engine.TooManyDestroysError
-	if !errors.As(err, &refused) || refused.Count != 21 {
-		t.Fatalf("want the pass refused for 21 destroys (the service and its 20 conversations), got %v", err)
+	if !errors.As(err, &refused) || refused.Count != 25 {
+		t.Fatalf("want the pass refused for 25 destroys (the service, its 20 conversations and the 4 roles Twilio gave it), got %v", err)
 	}
 	if cs, _ := f.emu.Conversations(sid); len(cs) != 20 {
 		t.Fatalf("the refused pass changed Twilio: %d conversations left", len(cs))
@@ -183,7 +183,7 @@ func TestIncrementalPassThatReplacesAServiceReadsItInFull(t *testing.T) {
 	}
 	res, err := f.rec.Pass(ctx, []resource.Desired{svc("s", "Renamed")}, "h2", false, -1)
 	var refused *engine.TooManyDestroysError
-	if !errors.As(err, &refused) || refused.Count != 21 || !res.Full {
-		t.Fatalf("want a full pass refused for 21 destroys, got full=%v, %v", res != nil && res.Full, err)
+	if !errors.As(err, &refused) || refused.Count != 25 || !res.Full {
+		t.Fatalf("want a full pass refused for 25 destroys (service, 20 conversations, 4 default roles), got full=%v, %v", res != nil && res.Full, err)
 	}
 }
