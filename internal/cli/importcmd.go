@@ -48,10 +48,11 @@ func parseImportID(id string) (kind resource.Kind, parentSID, sid string, err er
 			if k.Parent != kindOf(parent) {
 				continue
 			}
+			// The longest collection wins: Configuration/Webhooks over
+			// Configuration.
 			coll := strings.Split(k.Collection, "/")
-			if len(segments) >= len(coll) && strings.Join(segments[:len(coll)], "/") == k.Collection {
+			if len(segments) >= len(coll) && strings.Join(segments[:len(coll)], "/") == k.Collection && (next == nil || len(coll) > len(strings.Split(next.Collection, "/"))) {
 				next, rest = k, segments[len(coll):]
-				break
 			}
 		}
 		if next == nil {
