@@ -425,6 +425,10 @@ func (p *parser) attributes(v *yaml.Node) (string, bool) {
 		p.add(at(v), field, "%v; attributes must be a JSON object", err)
 		return "", false
 	}
+	if prob := strictJSON(text); prob != nil {
+		p.addJSONProblem(v, text, prob)
+		return "", false
+	}
 	if !strings.HasPrefix(canonical, "{") {
 		p.add(at(v), field, "the JSON is not an object (found %s); attributes must be a JSON object such as {\"tier\": \"gold\"}", jsonType(canonical))
 		return "", false
