@@ -25,6 +25,9 @@ const PendingWindow = time.Hour + PendingClockSkew
 type Error struct {
 	Address resource.Address
 	Message string
+	// Others are the other resources the problem touches (the rest of a
+	// cycle of steps): the daemon holds them back with Address.
+	Others []resource.Address
 }
 
 func (e Error) Error() string { return e.Address.String() + ": " + e.Message }
@@ -75,6 +78,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	c.resolveClaims(plan)
 	c.countCascades(plan)
 	c.linkDependencies(plan)
+	c.checkCycles(plan)
 	sortChanges(plan.Changes)
 	if len(c.errs) > 0 {
 		return plan, c.errs
