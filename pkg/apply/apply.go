@@ -115,6 +115,14 @@ func (r *Result) Counts() (done map[planner.Action]int, failed int) {
 // ErrSkipped marks a step not run because a step it depends on failed.
 var ErrSkipped = errors.New("skipped")
 
+// ErrCycle marks every step of a plan refused because its steps wait for
+// each other in a cycle.
+var ErrCycle = errors.New("cycle in the plan")
+
+// ErrNotStarted marks a step not started because the apply was cancelled
+// while it waited for the steps before it.
+var ErrNotStarted = errors.New("not started")
+
 // Apply runs every step of plan that changes something. It returns when all
 // steps have finished, failed or been skipped; the error is non-nil only
 // when the plan itself cannot be run.
@@ -141,7 +149,19 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 		}
 	}
 	g := buildGraph(plan)
-	a.run(ctx, g)
+	if stuck := g.stuck(); len(stuck) > 0 {
+		names := make([]string, len(stuck))
+		for i, s := range stuck {
+			names[i] = s.String()
+		}
+		err := fmt.Errorf("%w: the steps of %s wait for each other in a cycle, so they could never start; nothing was applied. "+
+			"This is a bug in convsync (the planner refuses such plans): please report it with the output of convsync plan --json", ErrCycle, strings.Join(names, ", "))
+		for _, st := range g.steps {
+			st.err = err
+		}
+	} else {
+		a.run(ctx, g)
+	}
 	res := &Result{}
 	for _, c := range g.changes {
 		st := g.steps[c.Address]
@@ -194,6 +214,23 @@ func (a *applier) lockLookAlikes(kind resource.Kind, parentSID string, v resourc
 func (a *applier) run(ctx context.Context, g *graph) {
 	s := &scheduler{lanes: map[string][]*node{}, unfinished: len(g.nodes)}
 	s.cond = sync.NewCond(&s.mu)
+	// Once cancelled, idle workers stop waiting: nodes still in flight finish
+	// (their calls fail fast) and release their dependents to the workers
+	// still busy; anything left waiting is marked not started below.
+	stopWaking := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cancelled = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stopWaking()
+	defer func() {
+		for _, n := range g.nodes {
+			if st := g.steps[n.change.Address]; !n.done && st.err == nil {
+				st.err = fmt.Errorf("%w: the apply was cancelled (%v) before this step could start", ErrNotStarted, context.Cause(ctx))
+			}
+		}
+	}()
 	for _, n := range g.nodes {
 		if n.waiting == 0 {
 			s.push(n)
@@ -231,6 +268,7 @@ type scheduler struct {
 	order      []string // lanes in the order they first had work
 	next       int      // where the round-robin resumes
 	unfinished int
+	cancelled  bool // the apply's context is done: stop waiting for work
 }
 
 // lane is the service a node acts in: Twilio's rate limits are per service.
@@ -271,6 +309,9 @@ func (s *scheduler) take() *node {
 				return q[0]
 			}
 		}
+		if s.cancelled {
+			return nil
+		}
 		s.cond.Wait()
 	}
 }
@@ -283,6 +324,7 @@ func (s *scheduler) finish(g *graph, n *node, err error) {
 	if err != nil && st.err == nil {
 		st.err = err
 	}
+	n.done = true
 	for _, d := range n.dependents {
 		if err != nil {
 			d.failedDep = n.change.Address

@@ -14,6 +14,7 @@ import (
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
 	"github.com/convsync/convsync/pkg/twilioapi"
@@ -220,5 +221,39 @@ func TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap(t *testing.T) {
 	cs := conversationsIn(t, f.emu, svcSID)
 	if len(cs) != 1 || cs[0].SID != f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "new"}).SID {
 		t.Fatalf("Twilio holds %+v", cs)
+	}
+}
+
+// A plan whose steps wait for each other (here two conversations swapping
+// their unique_names, each waiting for the other to free its name) is
+// refused by the planner; the applier refuses it too instead of waiting
+// forever, and sends nothing.
+func TestApplyRefusesAPlanWhoseStepsWaitInACycle(t *testing.T) {
+	f := newFixture(t)
+	un := func(n string) resource.Values { return resource.Values{resource.FieldUniqueName: n} }
+	if res := f.apply([]resource.Desired{service("s", "S"), conversation("a", "s", un("ua")), conversation("b", "s", un("ub"))}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	addr := func(n string) resource.Address { return resource.Address{Kind: resource.KindConversation, Name: n} }
+	a, b := f.store.Get(addr("a")), f.store.Get(addr("b"))
+	da, db := conversation("a", "s", un("ub")), conversation("b", "s", un("ua"))
+	plan := &planner.Plan{StateLineage: f.store.Lineage(), StateSerial: f.store.Serial(), Changes: []planner.Change{
+		{Address: addr("a"), Action: planner.Update, SID: a.SID, ParentSID: a.ParentSID, Desired: &da,
+			Fields: []planner.FieldChange{{Name: resource.FieldUniqueName, Before: "ua", After: "ub"}}, AfterFree: []resource.Address{addr("b")}},
+		{Address: addr("b"), Action: planner.Update, SID: b.SID, ParentSID: b.ParentSID, Desired: &db,
+			Fields: []planner.FieldChange{{Name: resource.FieldUniqueName, Before: "ub", After: "ua"}}, AfterFree: []resource.Address{addr("a")}},
+	}}
+	before := f.emu.Stats()
+	res := apply.Apply(context.Background(), f.api, f.store, plan, apply.Options{})
+	if len(res.Steps) != 2 {
+		t.Fatalf("steps: %+v", res.Steps)
+	}
+	for _, s := range res.Steps {
+		if !errors.Is(s.Err, apply.ErrCycle) || !strings.Contains(s.Err.Error(), "conversation.a, conversation.b") {
+			t.Errorf("%s: want the cycle refused naming both steps, got %v", s.Address, s.Err)
+		}
+	}
+	if after := f.emu.Stats(); after.Total != before.Total {
+		t.Errorf("%d requests reached Twilio", after.Total-before.Total)
 	}
 }
