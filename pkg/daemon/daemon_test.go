@@ -167,6 +167,21 @@ func TestStopTimeoutCancelsThePassInFlight(t *testing.T) {
 	})
 }
 
+// A pass that ignores its cancellation (stuck) does not keep the daemon
+// alive past the stop timeout (and one more for the cancellation to land).
+func TestStopTimeoutStopsAStuckPass(t *testing.T) {
+	rt := startRun(t, func(c *Config) { c.StopTimeout = 50 * time.Millisecond })
+	release := make(chan struct{})
+	defer close(release)
+	rt.rec.set(func(r *fakeReconciler) { r.block, r.deaf = release, true })
+	rt.signals <- syscall.SIGHUP
+	rt.eventually("the stuck pass", func() bool { return len(rt.rec.passes()) == 2 })
+	rt.signals <- syscall.SIGTERM
+	if err := rt.wait(); !errors.Is(err, ErrStopTimeout) {
+		t.Fatalf("want ErrStopTimeout, got %v", err)
+	}
+}
+
 func TestHTTPEndpoints(t *testing.T) {
 	rt := startRun(t, nil)
 	defer func() { rt.signals <- syscall.SIGTERM; rt.wait() }()
