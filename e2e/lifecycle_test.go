@@ -256,3 +256,50 @@ func TestPlanFetchesFewOwnedConversationsInABigService(t *testing.T) {
 		t.Fatalf("want 52 requests (1 + 51 pages) then 21 (1 + 20 fetches), got %d then %d\n%s", listed, fetched.Total, r)
 	}
 }
+
+// Swapping two managed conversations' unique_names cannot be done in one
+// apply (Twilio lets one conversation hold a name at a time): plan and apply
+// refuse it at once, naming both and saying how to do it in two applies,
+// which then works. A chain of renames (ua→ub, ub→uc) is ordered and applied.
+func TestUniqueNameSwapIsRefusedNotHung(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	conv := func(name, unique string) string {
+		return "kind: Conversation\nname: " + name + "\nservice: support\nunique_name: " + unique + "\n"
+	}
+	e.writeSpec("a.yaml", conv("a", "ua"))
+	e.writeSpec("b.yaml", conv("b", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	sidA, sidB := e.stateSID("conversation.a"), e.stateSID("conversation.b")
+
+	e.writeSpec("a.yaml", conv("a", "ub"))
+	e.writeSpec("b.yaml", conv("b", "ua"))
+	for _, cmd := range [][]string{{"plan"}, {"apply", "--auto-approve"}} {
+		r := e.must(1, cmd...)
+		for _, want := range []string{"conversation.a", `conversation.b takes unique_name "ua" from conversation.a`, `conversation.a takes unique_name "ub" from conversation.b`, "two applies", "nothing was changed"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd[0], want, r)
+			}
+		}
+	}
+	// The way out the message gives: a temporary name first.
+	e.writeSpec("a.yaml", conv("a", "ub-tmp"))
+	e.must(0, "apply", "--auto-approve")
+	e.writeSpec("a.yaml", conv("a", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	svc := e.stateSID("service.support")
+	for sid, want := range map[string]string{sidA: "ub", sidB: "ua"} {
+		c, err := e.emu.Conversation(svc, sid)
+		if err != nil || c.UniqueName == nil || *c.UniqueName != want {
+			t.Errorf("%s: %+v %v, want unique_name %s", sid, c, err, want)
+		}
+	}
+	if cs, _ := e.emu.Conversations(svc); len(cs) != 2 {
+		t.Errorf("%d conversations in Twilio, want 2", len(cs))
+	}
+	// A chain is ordered, not refused: b takes a's "ub", a takes a free one.
+	e.writeSpec("a.yaml", conv("a", "uc"))
+	e.writeSpec("b.yaml", conv("b", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	e.must(0, "plan", "--detailed-exitcode")
+}
