@@ -66,6 +66,8 @@ type fakeReconciler struct {
 	block chan struct{}
 	// deaf makes a blocked pass ignore its context (a stuck pass).
 	deaf bool
+	// heldBack is what the pass reports held back by plan problems.
+	heldBack map[resource.Address]string
 	// err is returned by the next passes (wholesale failure).
 	err error
 	// destroys is how many deletions the pass would make; maxDestroy the guard.
@@ -107,6 +109,9 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 			Addresses: []resource.Address{{Kind: resource.KindConversation, Name: "gone"}}}
 	}
 	res := &engine.PassResult{Full: full, Plan: &planner.Plan{}}
+	r.mu.Lock()
+	res.HeldBack = r.heldBack
+	r.mu.Unlock()
 	if destroys > 0 {
 		res.Applied = &apply.Result{}
 		for i := 0; i < destroys; i++ {
