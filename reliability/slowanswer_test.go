@@ -99,3 +99,36 @@ func TestSlowAnswerMatrix(t *testing.T) {
 	}
 	t.Logf("slow-answer matrix:\n  %s", strings.Join(summary, "\n  "))
 }
+
+// TestLateCreatesBeyondTheWatchAreReported: creates that land long after
+// every attempt gave up (8× the timeout) cannot be told apart from a
+// resource someone else made at that moment until they appear; the apply
+// fails (keeping the intents), and the next plan adopts one per spec and
+// reports every other copy instead of hiding it.
+func TestLateCreatesBeyondTheWatchAreReported(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	e := newEnv(t, emulator.Faults{})
+	e.writeSpec("services.yaml", "kind: Service\nname: s\nfriendly_name: Slow\n")
+	var b strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&b, "---\nkind: Conversation\nname: c%02d\nservice: s\nfriendly_name: Room %d\ntimeouts: {create: %s}\n", i, i, timeout)
+	}
+	e.writeSpec("conversations.yaml", b.String())
+	late := &lateCreates{delay: 8 * timeout}
+	e.setHook(late.serve)
+	if r := e.run("apply", "--auto-approve"); r.code != 1 || !strings.Contains(r.stderr, "the intent stays in the state") {
+		t.Fatalf("apply: %s", r)
+	}
+	late.pending.Wait()
+	e.setHook(nil)
+	r := e.must(0, "plan", "--json")
+	copies := strings.Count(r.stdout, "is possibly created by convsync")
+	extra := int(late.held.Load()) - 3
+	if extra <= 0 || copies != extra {
+		t.Fatalf("%d creates landed for 3 specs, but the plan reports %d copies:\n%s", late.held.Load(), copies, r.stdout)
+	}
+	if !strings.Contains(r.stdout, `"action": "adopt"`) {
+		t.Errorf("the plan does not adopt the creates' results:\n%s", r.stdout)
+	}
+	t.Logf("creates landing after 8x the timeout: %d landed for 3 specs; the plan adopts 3 and reports %d copies (0 unreported)", late.held.Load(), copies)
+}

@@ -580,6 +580,9 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 			break
 		}
 		if attempt >= a.opts.CreateAttempts {
+			if !lastInFlight.IsZero() {
+				return nil, fmt.Errorf("creating: %w (gave up after %d attempts, with Twilio perhaps still carrying some out: the intent stays in the state, and the next run adopts what they made, and reports any copy)", err, attempt)
+			}
 			return nil, fmt.Errorf("creating: %w (gave up after %d attempts; nothing was created)", err, attempt)
 		}
 	}

@@ -431,6 +431,9 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 	}
 	l.mu.Unlock()
 
+	for _, s := range report.Suspects {
+		log.Warn("a resource nobody manages looks like a copy left by a late create", zap.String("problem", s))
+	}
 	switch report.Outcome {
 	case OutcomeSuccess:
 		if report.Changed() {
@@ -506,6 +509,9 @@ type PassReport struct {
 	// HeldBack are the resources left out of the pass because planning found
 	// a problem with them (or a step they wait for); the rest was applied.
 	HeldBack []HeldBack `json:"held_back,omitempty"`
+	// Suspects are resources nobody manages that look like copies a late
+	// create left behind (see planner.Suspect); reported, never acted on.
+	Suspects []string `json:"suspects,omitempty"`
 	// Refused is set when the deletion guard refused the pass.
 	Refused          *Refusal  `json:"refused,omitempty"`
 	AllowedDestroys  int       `json:"allowed_destroys,omitempty"`
@@ -574,6 +580,11 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 		r.HeldBack = append(r.HeldBack, HeldBack{Address: a.String(), Problem: why})
 	}
 	sort.Slice(r.HeldBack, func(i, j int) bool { return r.HeldBack[i].Address < r.HeldBack[j].Address })
+	if res.Plan != nil {
+		for _, s := range res.Plan.Suspects {
+			r.Suspects = append(r.Suspects, s.Message)
+		}
+	}
 	if len(r.HeldBack) > 0 {
 		r.Outcome = OutcomePartial
 	}

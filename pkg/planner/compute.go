@@ -76,6 +76,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	}
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
 	c.resolveClaims(plan)
+	c.findSuspects(plan)
 	c.countCascades(plan)
 	c.linkDependencies(plan)
 	c.checkCycles(plan)
@@ -95,6 +96,8 @@ type computer struct {
 	wanted  map[resource.Address]bool
 	claims  []claim
 	errs    Errors
+	// suspects are unowned resources that look like copies of a create.
+	suspects []Suspect
 }
 
 func (c *computer) fail(addr resource.Address, format string, args ...any) {

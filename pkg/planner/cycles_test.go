@@ -1,13 +1,16 @@
 package planner
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
 )
 
 // unique_names move between managed conversations: a chain can be ordered
@@ -105,5 +108,73 @@ func TestAnyCycleOfStepsIsRefused(t *testing.T) {
 	c.checkCycles(ok)
 	if len(c.errs) != 0 {
 		t.Errorf("replace of a parent and child refused: %v", c.errs)
+	}
+}
+
+// An unowned conversation that looks exactly like what convsync sent to
+// create one of its own, created around the same time, is reported by the
+// plan (possibly a copy a late create left behind), never acted on.
+func TestPlanReportsUnownedCopiesOfARecordedCreate(t *testing.T) {
+	room := resource.Values{resource.FieldFriendlyName: "Room", resource.FieldAttributes: `{"n":1}`}
+	copyOf := func(sid string, at time.Time, v resource.Values) resource.Observed {
+		o := observedConv(sid, svcSID, v)
+		o.DateCreated = at
+		return o
+	}
+	tests := []struct {
+		name    string
+		other   resource.Observed
+		pending bool // the create is still a pending intent, not a resource
+		want    bool
+	}{
+		{"copy a few seconds later", copyOf(strayCH, t0.Add(3*time.Second), room), false, true},
+		{"copy a few seconds earlier", copyOf(strayCH, t0.Add(-3*time.Second), room), false, true},
+		{"copy of a pending create", copyOf(strayCH, t0.Add(3*time.Second), room), true, true},
+		{"look-alike two hours later", copyOf(strayCH, t0.Add(2*time.Hour), room), false, false},
+		{"other attributes", copyOf(strayCH, t0.Add(time.Second), resource.Values{resource.FieldFriendlyName: "Room", resource.FieldAttributes: `{"n":2}`}), false, false},
+		{"a unique_name the create did not send", copyOf(strayCH, t0.Add(time.Second), resource.Values{resource.FieldFriendlyName: "Room", resource.FieldAttributes: `{"n":1}`, resource.FieldUniqueName: "x"}), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld().service("support", svcSID, "Support", true)
+			if tt.pending {
+				w.st.AddPending(&state.Pending{Address: convAddr("room"), Kind: resource.KindConversation, ParentSID: svcSID, Values: room, StartedAt: t0})
+				// The create did land too: the plan adopts one, the other is the copy.
+				w.conv[svcSID] = append(w.conv[svcSID], copyOf(convSID, t0.Add(time.Second), room))
+			} else {
+				w.conversation("room", convSID, svcSID, room, room)
+				w.st.Resources["conversation.room"].CreatedAt = t0
+				w.conv[svcSID][0].DateCreated = t0
+			}
+			w.conv[svcSID] = append(w.conv[svcSID], tt.other)
+			plan, err := Compute([]resource.Desired{desiredService("support", "Support"), desiredConv("room", "support", room)}, w.st, w.build())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want {
+				if len(plan.Suspects) != 0 {
+					t.Errorf("reported %+v", plan.Suspects)
+				}
+				return
+			}
+			if len(plan.Suspects) != 1 || plan.Suspects[0].SID != strayCH || plan.Suspects[0].LooksLike != convAddr("room") {
+				t.Fatalf("suspects: %+v", plan.Suspects)
+			}
+			var human, js bytes.Buffer
+			if err := RenderHuman(&human, plan); err != nil {
+				t.Fatal(err)
+			}
+			if err := RenderJSON(&js, plan); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"WARNING: conversation " + strayCH + " in service " + svcSID + " is possibly created by convsync", "convsync import conversation.NAME /Services/" + svcSID + "/Conversations/" + strayCH, "or delete"} {
+				if !strings.Contains(human.String(), want) && !strings.Contains(strings.ToLower(human.String()), strings.ToLower(want)) {
+					t.Errorf("plan output lacks %q:\n%s", want, human.String())
+				}
+			}
+			if !strings.Contains(js.String(), `"suspects"`) || !strings.Contains(js.String(), strayCH) {
+				t.Errorf("JSON plan lacks the suspect:\n%s", js.String())
+			}
+		})
 	}
 }
