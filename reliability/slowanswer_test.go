@@ -59,7 +59,8 @@ func (l *lateCreates) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 }
 
 // TestSlowAnswerMatrix: 20 conversations without unique_name (nothing but
-// recognition tells a create's result from another), timeouts.create 1s,
+// recognition tells a create's result from another) and 4 with one,
+// timeouts.create 1s,
 // and Twilio carrying every conversation create out only after 1×, 1.5× and
 // 3× that timeout. One apply must leave exactly one conversation per spec
 // (a create that landed late is found before the next attempt, or deleted as
@@ -75,6 +76,9 @@ func TestSlowAnswerMatrix(t *testing.T) {
 			var b strings.Builder
 			for i := range 20 {
 				fmt.Fprintf(&b, "---\nkind: Conversation\nname: c%02d\nservice: s\nfriendly_name: Room %d\nattributes: {n: %d}\ntimeouts: {create: %s}\n", i, i, i, timeout)
+			}
+			for i := range 4 { // and a few with a unique_name, which Twilio keeps unique
+				fmt.Fprintf(&b, "---\nkind: Conversation\nname: named%d\nservice: s\nunique_name: named-%d\ntimeouts: {create: %s}\n", i, i, timeout)
 			}
 			e.writeSpec("conversations.yaml", b.String())
 			late := &lateCreates{delay: time.Duration(factor * float64(timeout))}
