@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
@@ -302,4 +307,60 @@ func TestUniqueNameSwapIsRefusedNotHung(t *testing.T) {
 	e.writeSpec("b.yaml", conv("b", "ub"))
 	e.must(0, "apply", "--auto-approve")
 	e.must(0, "plan", "--detailed-exitcode")
+}
+
+// TestSecondSignalEndsApplyAtOnce: the first SIGTERM asks plan/apply to stop
+// at the next step; whatever the process is then stuck on (here: waiting for
+// a state lock that another run holds, for up to an hour), a second one ends
+// it at once.
+func TestSecondSignalEndsApplyAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	holder, err := state.Open(e.state, state.Options{Holder: "the test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	cmd := exec.Command(binary, "apply", "--auto-approve", "--dir", e.dir, "--state", e.state, "--lock-timeout", "1h")
+	cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL="+e.url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	e.eventually("convsync handling SIGTERM", func() bool { return catchesSIGTERM(cmd.Process.Pid) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The second signal, repeated until the process is gone (a user
+	// pressing Ctrl-C again): before the fix, every one was swallowed.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			if err == nil {
+				t.Fatal("apply exited 0 while another run held the state lock")
+			}
+			return
+		case <-tick.C:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
+// catchesSIGTERM reports whether process pid has a handler for SIGTERM
+// (Linux: the SigCgt mask in /proc/PID/status).
+func catchesSIGTERM(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && v&(1<<(uint(syscall.SIGTERM)-1)) != 0
+		}
+	}
+	return false
 }
