@@ -162,6 +162,9 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 		r.snap = nil
 		return res, err
 	}
+	// Held back before the guard's checks: a held-back service replacement
+	// neither deletes anything nor needs a full read.
+	heldBack := r.holdBackProblems(plan, problems)
 	if !res.Full && destroysAParent(plan) {
 		// What a service holds is only known from a full read: an app may
 		// have filled it since the last resync, and the deletion guard must
@@ -172,7 +175,7 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	r.last = current
 	plan.SpecHash = specHash
 	res.Plan = plan
-	res.HeldBack = r.holdBackProblems(plan, problems)
+	res.HeldBack = heldBack
 	res.Deferred = append(r.confirmRemovals(plan, previous, current), r.holdBack(plan, current, res.Full)...)
 
 	limit := r.MaxDestroy
