@@ -47,7 +47,7 @@ type Outcome string
 
 const (
 	OutcomeSuccess Outcome = "success" // every step that ran succeeded
-	OutcomePartial Outcome = "partial" // some steps failed; they back off and retry
+	OutcomePartial Outcome = "partial" // some steps failed (they back off and retry) or were held back by a plan problem
 	OutcomeRefused Outcome = "refused" // the deletion guard refused the whole pass
 	OutcomeError   Outcome = "error"   // the pass failed as a whole (refresh or plan)
 )

@@ -91,8 +91,8 @@ func (g *stepGraph) edge(from, to *opKey, freeName string) {
 // cycles returns one cycle (as the edges taken, from its first operation)
 // per strongly connected group of operations that wait for each other.
 func (g *stepGraph) cycles() [][]opEdge {
-	// Tarjan's algorithm, iteratively simple enough at plan sizes: recursion
-	// depth is bounded by the number of operations.
+	// Tarjan's algorithm. The recursion goes as deep as the longest chain of
+	// waiting steps, which Go's growing stacks take in their stride.
 	index, low := map[opKey]int{}, map[opKey]int{}
 	onStack := map[opKey]bool{}
 	var stack []opKey
