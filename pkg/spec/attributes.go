@@ -282,7 +282,14 @@ func (p *parser) addJSONProblem(v *yaml.Node, text string, prob *jsonProblem) {
 	if prob.path != "" {
 		field = join(field, prob.path)
 	}
+	indent, literal := p.literalIndent(v)
 	locate := func(offset int) (position, bool) {
+		if literal {
+			// A literal block's lines are the text's lines, indented.
+			line := strings.Count(text[:offset], "\n")
+			col := utf8.RuneCountInString(text[strings.LastIndexByte(text[:offset], '\n')+1 : offset])
+			return position{v.Line + 1 + line, indent + 1 + col}, true
+		}
 		if strings.ContainsAny(text, "\n\r") || (v.Style != 0 && v.Style != yaml.SingleQuotedStyle) {
 			return at(v), false
 		}
@@ -310,4 +317,28 @@ func (p *parser) addJSONProblem(v *yaml.Node, text string, prob *jsonProblem) {
 		}
 	}
 	p.add(pos, field, "%s", msg)
+}
+
+// literalIndent returns the indentation of a literal block scalar's content
+// (`|`, without an explicit indentation indicator, its content starting on
+// the next line), found in the source; ok is false for any other scalar.
+func (p *parser) literalIndent(v *yaml.Node) (indent int, ok bool) {
+	if v.Style != yaml.LiteralStyle || p.src == nil {
+		return 0, false
+	}
+	lines := strings.Split(string(p.src), "\n")
+	if v.Line < 1 || v.Line > len(lines) {
+		return 0, false
+	}
+	header := strings.TrimSpace(strings.SplitN(lines[v.Line-1][min(len(lines[v.Line-1]), max(0, v.Column-1)):], "#", 2)[0])
+	if header != "|" && header != "|-" && header != "|+" {
+		return 0, false // an indentation indicator: rare, not worth placing exactly
+	}
+	for _, l := range lines[v.Line:] {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		return len(l) - len(strings.TrimLeft(l, " ")), true
+	}
+	return 0, false
 }

@@ -68,6 +68,7 @@ type parsedDoc struct {
 
 type parser struct {
 	file     string
+	src      []byte // the file, to place problems inside block scalars
 	problems Errors
 }
 
@@ -92,7 +93,7 @@ func Parse(file string, data []byte) ([]resource.Desired, Errors) {
 }
 
 func parseFile(file string, data []byte) (docs []parsedDoc, problems Errors) {
-	p := &parser{file: file}
+	p := &parser{file: file, src: data}
 	if len(data) > MaxFileSize {
 		p.add(position{}, "", "file is %d bytes; a spec file may be at most %d bytes (4 MiB): split it into several files", len(data), MaxFileSize)
 		return nil, p.problems
