@@ -57,11 +57,30 @@ func (c *computer) findSuspects(plan *Plan) {
 		records = append(records, record{addr: p.Address, parentSID: p.ParentSID, values: p.Values, at: p.StartedAt, pending: true})
 	}
 	sort.Slice(records, func(i, j int) bool { return records[i].addr.String() < records[j].addr.String() })
+	// The resources nobody manages, per parent and friendly_name (which a
+	// copy shares with its record), indexed once: a managed service may hold
+	// many conversations of others, and the records may be many too.
+	type parentOf struct {
+		kind resource.Kind
+		key  string
+	}
+	unowned := map[parentOf]map[string][]*resource.Observed{}
 	reported := map[string]bool{}
 	for _, rec := range records {
 		kind := resource.Schema(rec.addr.Kind)
-		for _, o := range c.snap.Under(rec.addr.Kind, parentKey(rec.addr.Kind, rec.parentSID)) {
-			if taken(o.SID) || reported[o.SID] || !sameReadable(kind, rec.values, o.Values) {
+		pk := parentOf{rec.addr.Kind, parentKey(rec.addr.Kind, rec.parentSID)}
+		byName, indexed := unowned[pk]
+		if !indexed {
+			byName = map[string][]*resource.Observed{}
+			for _, o := range c.snap.Under(pk.kind, pk.key) {
+				if !taken(o.SID) {
+					byName[o.Values[resource.FieldFriendlyName]] = append(byName[o.Values[resource.FieldFriendlyName]], o)
+				}
+			}
+			unowned[pk] = byName
+		}
+		for _, o := range byName[rec.values[resource.FieldFriendlyName]] {
+			if reported[o.SID] || !sameReadable(kind, rec.values, o.Values) {
 				continue
 			}
 			apart := o.DateCreated.Sub(rec.at)
