@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	daemonpkg "github.com/convsync/convsync/pkg/daemon"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/state"
 )
@@ -434,5 +435,55 @@ func TestDaemonSIGTERMDuringAPass(t *testing.T) {
 	e.must(0, "apply", "--auto-approve")
 	if convs, _ := e.emu.Conversations(support); len(convs) != 8 {
 		t.Fatalf("after a later apply: %d conversations, want 8", len(convs))
+	}
+}
+
+// TestDaemonHoldsBackOnlyTheConflict: a new spec whose unique_name an
+// unmanaged conversation holds is held back (logged, in /readyz and the
+// metrics) while the daemon stays ready, applies an unrelated edit and
+// repairs drift elsewhere at the next resync; the CLI still refuses the
+// whole plan.
+func TestDaemonHoldsBackOnlyTheConflict(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", daemonServices)
+	e.writeSpec("vip.yaml", conversationSpec("vip", "VIP"))
+	e.writeSpec("other.yaml", conversationSpec("other", "Other"))
+	e.must(0, "apply", "--auto-approve")
+	support := e.serviceSID("Customer support")
+	if _, err := e.emu.SeedConversations(support, 1, "taken-"); err != nil { // someone else's
+		t.Fatal(err)
+	}
+	e.writeSpec("clash.yaml", "kind: Conversation\nname: clash\nservice: support\nunique_name: taken-0\n")
+	d := e.startDaemon("--resync", "1s")
+	e.eventually("the conflict held back in /readyz", func() bool {
+		code, body := d.get("/readyz")
+		return code == 200 && strings.Contains(body, `"held_back"`) && strings.Contains(body, "conversation.clash")
+	})
+	e.writeSpec("vip.yaml", conversationSpec("vip", "VIP v2"))
+	if err := e.emu.EditConversation(support, "other", func(c *emulator.Conversation) { n := "drift"; c.FriendlyName = &n }); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the edit applied and the drift repaired", func() bool {
+		vip, _ := e.conversation(support, "vip")
+		other, _ := e.conversation(support, "other")
+		return friendlyName(vip) == "VIP v2" && friendlyName(other) == "Other"
+	})
+	if code, body := d.get("/readyz"); code != 200 || !strings.Contains(body, "convsync import conversation.clash") {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if got := d.metric(daemonpkg.MetricHeldBack); got != "1" {
+		t.Errorf("%s = %q, want 1", daemonpkg.MetricHeldBack, got)
+	}
+	if !strings.Contains(d.log(), `"held back`) || !strings.Contains(d.log(), `"address":"conversation.clash"`) {
+		t.Errorf("the log does not name the held-back resource:\n%s", d.log())
+	}
+	if code := d.stop(); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if r := e.must(1, "plan"); !strings.Contains(r.stderr, "conversation.clash") {
+		t.Errorf("the CLI plan must still fail as a whole: %s", r)
+	}
+	if cs, _ := e.emu.Conversations(support); len(cs) != 3 {
+		t.Errorf("%d conversations, want vip, other and the unmanaged one", len(cs))
 	}
 }

@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
@@ -255,4 +260,107 @@ func TestPlanFetchesFewOwnedConversationsInABigService(t *testing.T) {
 	if listed != 52 || fetched.Total != 21 || !strings.Contains(r.stdout, "No changes.") {
 		t.Fatalf("want 52 requests (1 + 51 pages) then 21 (1 + 20 fetches), got %d then %d\n%s", listed, fetched.Total, r)
 	}
+}
+
+// Swapping two managed conversations' unique_names cannot be done in one
+// apply (Twilio lets one conversation hold a name at a time): plan and apply
+// refuse it at once, naming both and saying how to do it in two applies,
+// which then works. A chain of renames (ua→ub, ub→uc) is ordered and applied.
+func TestUniqueNameSwapIsRefusedNotHung(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	conv := func(name, unique string) string {
+		return "kind: Conversation\nname: " + name + "\nservice: support\nunique_name: " + unique + "\n"
+	}
+	e.writeSpec("a.yaml", conv("a", "ua"))
+	e.writeSpec("b.yaml", conv("b", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	sidA, sidB := e.stateSID("conversation.a"), e.stateSID("conversation.b")
+
+	e.writeSpec("a.yaml", conv("a", "ub"))
+	e.writeSpec("b.yaml", conv("b", "ua"))
+	for _, cmd := range [][]string{{"plan"}, {"apply", "--auto-approve"}} {
+		r := e.must(1, cmd...)
+		for _, want := range []string{"conversation.a", `conversation.b takes unique_name "ua" from conversation.a`, `conversation.a takes unique_name "ub" from conversation.b`, "two applies", "nothing was changed"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd[0], want, r)
+			}
+		}
+	}
+	// The way out the message gives: a temporary name first.
+	e.writeSpec("a.yaml", conv("a", "ub-tmp"))
+	e.must(0, "apply", "--auto-approve")
+	e.writeSpec("a.yaml", conv("a", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	svc := e.stateSID("service.support")
+	for sid, want := range map[string]string{sidA: "ub", sidB: "ua"} {
+		c, err := e.emu.Conversation(svc, sid)
+		if err != nil || c.UniqueName == nil || *c.UniqueName != want {
+			t.Errorf("%s: %+v %v, want unique_name %s", sid, c, err, want)
+		}
+	}
+	if cs, _ := e.emu.Conversations(svc); len(cs) != 2 {
+		t.Errorf("%d conversations in Twilio, want 2", len(cs))
+	}
+	// A chain is ordered, not refused: b takes a's "ub", a takes a free one.
+	e.writeSpec("a.yaml", conv("a", "uc"))
+	e.writeSpec("b.yaml", conv("b", "ub"))
+	e.must(0, "apply", "--auto-approve")
+	e.must(0, "plan", "--detailed-exitcode")
+}
+
+// TestSecondSignalEndsApplyAtOnce: the first SIGTERM asks plan/apply to stop
+// at the next step; whatever the process is then stuck on (here: waiting for
+// a state lock that another run holds, for up to an hour), a second one ends
+// it at once.
+func TestSecondSignalEndsApplyAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	holder, err := state.Open(e.state, state.Options{Holder: "the test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	cmd := exec.Command(binary, "apply", "--auto-approve", "--dir", e.dir, "--state", e.state, "--lock-timeout", "1h")
+	cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL="+e.url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	e.eventually("convsync handling SIGTERM", func() bool { return catchesSIGTERM(cmd.Process.Pid) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The second signal, repeated until the process is gone (a user
+	// pressing Ctrl-C again): before the fix, every one was swallowed.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			if err == nil {
+				t.Fatal("apply exited 0 while another run held the state lock")
+			}
+			return
+		case <-tick.C:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
+// catchesSIGTERM reports whether process pid has a handler for SIGTERM
+// (Linux: the SigCgt mask in /proc/PID/status).
+func catchesSIGTERM(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && v&(1<<(uint(syscall.SIGTERM)-1)) != 0
+		}
+	}
+	return false
 }

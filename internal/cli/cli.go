@@ -72,6 +72,11 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func (c *CLI) Run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels ctx (plan and apply stop at the next step,
+	// saving the state); from then on the default action is restored, so a
+	// second signal ends the process at once, whatever it is waiting for.
+	// (convsync run keeps its own handler for both.)
+	context.AfterFunc(ctx, stop)
 	return c.RunContext(ctx, args)
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -87,6 +88,10 @@ type StepResult struct {
 // Result is the outcome of an apply.
 type Result struct {
 	Steps []StepResult
+	// LateDuplicatesDeleted counts resources an earlier attempt of a create
+	// made after the attempt that was recorded (it landed late): convsync's
+	// own duplicates, deleted.
+	LateDuplicatesDeleted int
 }
 
 // Failed returns the steps that failed or were skipped.
@@ -116,6 +121,14 @@ func (r *Result) Counts() (done map[planner.Action]int, failed int) {
 // ErrSkipped marks a step not run because a step it depends on failed.
 var ErrSkipped = errors.New("skipped")
 
+// ErrCycle marks every step of a plan refused because its steps wait for
+// each other in a cycle.
+var ErrCycle = errors.New("cycle in the plan")
+
+// ErrNotStarted marks a step not started because the apply was cancelled
+// while it waited for the steps before it.
+var ErrNotStarted = errors.New("not started")
+
 // Apply runs every step of plan that changes something. It returns when all
 // steps have finished, failed or been skipped; the error is non-nil only
 // when the plan itself cannot be run.
@@ -142,13 +155,27 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 		}
 	}
 	g := buildGraph(plan)
-	a.run(ctx, g)
+	if stuck := g.stuck(); len(stuck) > 0 {
+		names := make([]string, len(stuck))
+		for i, s := range stuck {
+			names[i] = s.String()
+		}
+		err := fmt.Errorf("%w: the steps of %s wait for each other in a cycle, so they could never start; nothing was applied. "+
+			"This is a bug in convsync (the planner refuses such plans): please report it with the output of convsync plan --json", ErrCycle, strings.Join(names, ", "))
+		for _, st := range g.steps {
+			st.err = err
+		}
+	} else {
+		a.run(ctx, g)
+	}
+	a.watchers.Wait()
 	res := &Result{}
 	for _, c := range g.changes {
 		st := g.steps[c.Address]
 		res.Steps = append(res.Steps, StepResult{Address: c.Address, Action: c.Action, SID: st.sid, Err: st.err, Observed: st.observed, Gone: st.gone})
 	}
 	sort.Slice(res.Steps, func(i, j int) bool { return res.Steps[i].Address.String() < res.Steps[j].Address.String() })
+	res.LateDuplicatesDeleted = int(a.lateDeleted.Load())
 	return res
 }
 
@@ -162,6 +189,9 @@ type applier struct {
 	// lookAlikes serialises creates that Twilio could not tell apart (see
 	// lookAlikeKey), by key.
 	lookAlikes sync.Map // string → *sync.Mutex
+	// watchers are the watches for late landings still running.
+	watchers    sync.WaitGroup
+	lateDeleted atomic.Int64
 }
 
 // lookAlikeKey identifies the creates whose results a lookup could mistake
@@ -203,6 +233,23 @@ func (a *applier) lockLookAlikes(kind resource.Kind, parentSID string, v resourc
 func (a *applier) run(ctx context.Context, g *graph) {
 	s := &scheduler{lanes: map[string][]*node{}, unfinished: len(g.nodes)}
 	s.cond = sync.NewCond(&s.mu)
+	// Once cancelled, idle workers stop waiting: nodes still in flight finish
+	// (their calls fail fast) and release their dependents to the workers
+	// still busy; anything left waiting is marked not started below.
+	stopWaking := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cancelled = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stopWaking()
+	defer func() {
+		for _, n := range g.nodes {
+			if st := g.steps[n.change.Address]; !n.done && st.err == nil {
+				st.err = fmt.Errorf("%w: the apply was cancelled (%v) before this step could start", ErrNotStarted, context.Cause(ctx))
+			}
+		}
+	}()
 	for _, n := range g.nodes {
 		if n.waiting == 0 {
 			s.push(n)
@@ -240,6 +287,7 @@ type scheduler struct {
 	order      []string // lanes in the order they first had work
 	next       int      // where the round-robin resumes
 	unfinished int
+	cancelled  bool // the apply's context is done: stop waiting for work
 }
 
 // lane is the service a node acts in: Twilio's rate limits are per service.
@@ -280,6 +328,9 @@ func (s *scheduler) take() *node {
 				return q[0]
 			}
 		}
+		if s.cancelled {
+			return nil
+		}
 		s.cond.Wait()
 	}
 }
@@ -292,6 +343,7 @@ func (s *scheduler) finish(g *graph, n *node, err error) {
 	if err != nil && st.err == nil {
 		st.err = err
 	}
+	n.done = true
 	for _, d := range n.dependents {
 		if err != nil {
 			d.failedDep = n.change.Address
@@ -494,24 +546,61 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 			obs, adoptedEarlier, values, after = *found, true, earlier.Values.Clone(), nil
 		}
 	}
+	// Requests sent, and when the last one that Twilio may still be working
+	// on was given up: a create that lands after its timeout must be found
+	// (before sending another) or, if it lands after the next one, deleted.
+	sent := 0
+	var lastInFlight time.Time
+	var firstStart time.Time
+	var intent *state.Pending
 	for attempt := 1; !adoptedEarlier; attempt++ {
-		intent := &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: a.opts.Now().UTC()}
+		started := a.opts.Now().UTC()
+		if firstStart.IsZero() {
+			firstStart = started
+		}
+		// Every attempt's intent starts with the first: a late landing of an
+		// earlier attempt is recognised by the later intent too.
+		intent = &state.Pending{Address: d.Address, Kind: d.Address.Kind, ParentSID: parentSID, Values: values.Clone(), StartedAt: firstStart}
 		if err := a.store.Update(func(s *state.State) error { s.AddPending(intent); return nil }); err != nil {
 			return nil, fmt.Errorf("recording the create intent (nothing was sent): %w", err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Create)
 		obs, err = a.api.Create(cctx, d.Address.Kind, parentSID, values, a.callOptions(ch))
 		cancel()
+		sent++
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, twilioapi.ErrOutcomeUnknown) {
+			if sent > 1 && twilioapi.IsConflict(err) {
+				// The unique_name is taken: by an earlier attempt that
+				// landed late, most likely.
+				if found, lookErr := a.findPending(ctx, ch, intent); lookErr == nil && found != nil {
+					obs = *found
+					a.opts.Logger.Info("an earlier attempt of this create landed late; adopting it", zap.String("address", d.Address.String()), zap.String("sid", obs.SID))
+					break
+				}
+			}
+			if sent > 1 {
+				// An earlier attempt's outcome is still unknown: keep the
+				// intent, so that the next run finds its result.
+				return nil, fmt.Errorf("creating: %w (an earlier attempt's outcome is unknown: the intent stays in the state, and the next run adopts what it made)", err)
+			}
 			// Nothing was created: the intent can go.
 			_ = a.store.Update(func(s *state.State) error { s.RemovePending(d.Address); return nil })
 			return nil, fmt.Errorf("creating: %w", err)
 		}
 		a.opts.Logger.Warn("create outcome unknown; looking for it before trying again", zap.String("address", d.Address.String()), zap.Int("attempt", attempt), zap.Error(err))
+		inFlight := twilioapi.StillInFlight(err)
+		if inFlight {
+			lastInFlight = a.opts.Now()
+		}
 		found, lookErr := a.findPending(ctx, ch, intent)
+		if found == nil && lookErr == nil && inFlight {
+			// Twilio may still be carrying it out: give it time to land
+			// before sending another.
+			found, lookErr = a.awaitLanding(ctx, ch, intent, lastInFlight.Add(settleTime(ch)), nil)
+		}
 		if lookErr != nil {
 			return nil, fmt.Errorf("creating: %v; looking for the result also failed (%v). The intent stays in the state: the next run finds and adopts it, or creates it", err, lookErr)
 		}
@@ -521,6 +610,9 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 			break
 		}
 		if attempt >= a.opts.CreateAttempts {
+			if !lastInFlight.IsZero() {
+				return nil, fmt.Errorf("creating: %w (gave up after %d attempts, with Twilio perhaps still carrying some out: the intent stays in the state, and the next run adopts what they made, and reports any copy)", err, attempt)
+			}
 			return nil, fmt.Errorf("creating: %w (gave up after %d attempts; nothing was created)", err, attempt)
 		}
 	}
@@ -532,8 +624,24 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	}); err != nil {
 		return &obs, fmt.Errorf("created %s but saving the state failed: %w", obs.SID, err)
 	}
-	unlock()
-	unlock = nil
+	if sent > 1 && !lastInFlight.IsZero() {
+		// An attempt Twilio may still have been working on when the next was
+		// sent can land after it: watch for it, in the background (the
+		// apply waits for the watch before it returns), and delete it. The
+		// look-alike lock stays held, so no other create's result is taken
+		// for it.
+		release := unlock
+		unlock = nil
+		a.watchers.Add(1)
+		go func() {
+			defer a.watchers.Done()
+			defer release()
+			a.deleteLateLandings(ctx, ch, intent, lastInFlight.Add(watchFactor*settleTime(ch)), sent-1)
+		}()
+	} else {
+		unlock()
+		unlock = nil
+	}
 	if len(after) > 0 {
 		var rest []planner.FieldChange
 		for _, name := range after.Keys() {
@@ -548,9 +656,82 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	return &obs, nil
 }
 
+// watchFactor is how many settle times after the last attempt Twilio may
+// still have been working on the applier keeps watching for its late landing.
+const watchFactor = 4
+
+// settleTime is how long a create whose request Twilio may still be working
+// on (its timeout passed) is given to land before it is sent again: its own
+// timeout, as long again as it was already given, at most a minute.
+func settleTime(ch *planner.Change) time.Duration {
+	return min(timeouts(ch).Create, time.Minute)
+}
+
+// awaitLanding looks for the result of intent every fifth of the settle time
+// until until, and returns it once found (nil when nothing landed). skip, if
+// set, leaves out SIDs already dealt with.
+func (a *applier) awaitLanding(ctx context.Context, ch *planner.Change, intent *state.Pending, until time.Time, skip map[string]bool) (*resource.Observed, error) {
+	every := min(max(settleTime(ch)/5, 10*time.Millisecond), 5*time.Second)
+	for {
+		wait := min(every, until.Sub(a.opts.Now()))
+		if wait <= 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		found, err := a.findPendingSkipping(ctx, ch, intent, skip)
+		if found != nil || err != nil {
+			return found, err
+		}
+	}
+}
+
+// deleteLateLandings watches until until for up to n resources that match
+// intent and nobody owns: earlier attempts of a create that landed after the
+// one recorded. Each is convsync's own (it matches what this create sent and
+// appeared after it started) and a duplicate: it is deleted. Whatever cannot
+// be deleted is logged, and plan reports it.
+func (a *applier) deleteLateLandings(ctx context.Context, ch *planner.Change, intent *state.Pending, until time.Time, n int) {
+	skip := map[string]bool{}
+	for deleted := 0; deleted < n; {
+		found, err := a.awaitLanding(ctx, ch, intent, until, skip)
+		if err != nil || found == nil {
+			if err != nil {
+				a.opts.Logger.Warn("watching for a late landing of an earlier create attempt failed; convsync plan reports such a copy if one appears",
+					zap.String("address", ch.Address.String()), zap.Error(err))
+			}
+			return
+		}
+		skip[found.SID] = true
+		a.opts.Logger.Warn("an earlier attempt of this create landed after the one recorded; deleting the duplicate",
+			zap.String("address", ch.Address.String()), zap.String("sid", found.SID))
+		cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Delete)
+		err = a.api.Delete(cctx, found.Kind, found.ParentSID, found.SID, a.callOptions(ch))
+		cancel()
+		if err != nil && !twilioapi.IsNotFound(err) {
+			a.opts.Logger.Error("deleting the duplicate left by a late create failed; delete it by hand (convsync plan lists it)",
+				zap.String("address", ch.Address.String()), zap.String("sid", found.SID), zap.Error(err))
+			continue
+		}
+		a.lateDeleted.Add(1)
+		deleted++
+	}
+}
+
 // findPending lists the parent's resources and looks for the one an
 // unanswered create made.
 func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *state.Pending) (*resource.Observed, error) {
+	return a.findPendingSkipping(ctx, ch, intent, nil)
+}
+
+// findPendingSkipping lists the parent's resources and looks for the one an
+// unanswered create made.
+func (a *applier) findPendingSkipping(ctx context.Context, ch *planner.Change, intent *state.Pending, skip map[string]bool) (*resource.Observed, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Read)
 	defer cancel()
 	parent := intent.ParentSID
@@ -569,7 +750,7 @@ func (a *applier) findPending(ctx context.Context, ch *planner.Change, intent *s
 			owned[r.SID] = true
 		}
 	})
-	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] || a.planned[sid] }), nil
+	return planner.MatchPending(intent, snap.Under(intent.Kind, parent), func(sid string) bool { return owned[sid] || a.planned[sid] || skip[sid] }), nil
 }
 
 // update sends the changed fields and records them as applied. A

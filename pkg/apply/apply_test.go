@@ -3,10 +3,12 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
 	"github.com/convsync/convsync/pkg/twilioapi"
@@ -220,5 +223,100 @@ func TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap(t *testing.T) {
 	cs := conversationsIn(t, f.emu, svcSID)
 	if len(cs) != 1 || cs[0].SID != f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "new"}).SID {
 		t.Fatalf("Twilio holds %+v", cs)
+	}
+}
+
+// A plan whose steps wait for each other (here two conversations swapping
+// their unique_names, each waiting for the other to free its name) is
+// refused by the planner; the applier refuses it too instead of waiting
+// forever, and sends nothing.
+func TestApplyRefusesAPlanWhoseStepsWaitInACycle(t *testing.T) {
+	f := newFixture(t)
+	un := func(n string) resource.Values { return resource.Values{resource.FieldUniqueName: n} }
+	if res := f.apply([]resource.Desired{service("s", "S"), conversation("a", "s", un("ua")), conversation("b", "s", un("ub"))}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	addr := func(n string) resource.Address { return resource.Address{Kind: resource.KindConversation, Name: n} }
+	a, b := f.store.Get(addr("a")), f.store.Get(addr("b"))
+	da, db := conversation("a", "s", un("ub")), conversation("b", "s", un("ua"))
+	plan := &planner.Plan{StateLineage: f.store.Lineage(), StateSerial: f.store.Serial(), Changes: []planner.Change{
+		{Address: addr("a"), Action: planner.Update, SID: a.SID, ParentSID: a.ParentSID, Desired: &da,
+			Fields: []planner.FieldChange{{Name: resource.FieldUniqueName, Before: "ua", After: "ub"}}, AfterFree: []resource.Address{addr("b")}},
+		{Address: addr("b"), Action: planner.Update, SID: b.SID, ParentSID: b.ParentSID, Desired: &db,
+			Fields: []planner.FieldChange{{Name: resource.FieldUniqueName, Before: "ub", After: "ua"}}, AfterFree: []resource.Address{addr("a")}},
+	}}
+	before := f.emu.Stats()
+	res := apply.Apply(context.Background(), f.api, f.store, plan, apply.Options{})
+	if len(res.Steps) != 2 {
+		t.Fatalf("steps: %+v", res.Steps)
+	}
+	for _, s := range res.Steps {
+		if !errors.Is(s.Err, apply.ErrCycle) || !strings.Contains(s.Err.Error(), "conversation.a, conversation.b") {
+			t.Errorf("%s: want the cycle refused naming both steps, got %v", s.Address, s.Err)
+		}
+	}
+	if after := f.emu.Stats(); after.Total != before.Total {
+		t.Errorf("%d requests reached Twilio", after.Total-before.Total)
+	}
+}
+
+// A create Twilio carries out only after its timeout is found before it is
+// sent again (1.5× the timeout), or, when it lands after the next attempt
+// (3×), deleted as convsync's own copy: one conversation per spec either way.
+func TestCreateThatLandsAfterItsTimeoutIsNotDuplicated(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, tt := range []struct {
+		factor      float64
+		wantDeleted int
+	}{{1.5, 0}, {3, 1}} {
+		t.Run(fmt.Sprintf("%gx", tt.factor), func(t *testing.T) {
+			f := newFixture(t)
+			var landings sync.WaitGroup
+			late := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Conversations") {
+					f.emu.ServeHTTP(w, r)
+					return
+				}
+				detached := r.WithContext(context.WithoutCancel(r.Context()))
+				if err := detached.ParseForm(); err != nil {
+					t.Error(err)
+				}
+				landings.Add(1)
+				rec := httptest.NewRecorder()
+				done := make(chan struct{})
+				time.AfterFunc(time.Duration(tt.factor*float64(timeout)), func() { // injected slowness
+					defer landings.Done()
+					f.emu.ServeHTTP(rec, detached)
+					close(done)
+				})
+				select {
+				case <-done:
+					w.WriteHeader(rec.Code)
+					_, _ = w.Write(rec.Body.Bytes())
+				case <-r.Context().Done():
+				}
+			}))
+			t.Cleanup(late.Close)
+			api, err := twilioapi.New(twilioapi.Config{AccountSID: accountSID, AuthToken: authToken, BaseURL: late.URL, ActionsPerSecondPerService: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.api = api
+			c := conversation("c", "s", resource.Values{resource.FieldFriendlyName: "Room"})
+			c.Timeouts = resource.Timeouts{Create: timeout}
+			res := f.apply([]resource.Desired{service("s", "S"), c})
+			if len(res.Failed()) > 0 {
+				t.Fatalf("failed: %+v", res.Failed())
+			}
+			landings.Wait()
+			svc := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID
+			cs := conversationsIn(t, f.emu, svc)
+			if len(cs) != 1 || cs[0].SID != f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "c"}).SID {
+				t.Errorf("Twilio holds %d conversations (%+v) for one spec", len(cs), cs)
+			}
+			if res.LateDuplicatesDeleted != tt.wantDeleted {
+				t.Errorf("late duplicates deleted: %d, want %d", res.LateDuplicatesDeleted, tt.wantDeleted)
+			}
+		})
 	}
 }

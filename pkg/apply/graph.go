@@ -25,6 +25,7 @@ type node struct {
 	dependents  []*node
 	waiting     int
 	failedDep   resource.Address
+	done        bool // finished, failed or skipped
 }
 
 type stepState struct {
@@ -123,4 +124,37 @@ func buildGraph(plan *planner.Plan) *graph {
 		}
 	}
 	return g
+}
+
+// stuck returns the steps whose nodes could never become ready because they
+// wait for each other in a cycle (or for such steps). The planner refuses
+// plans with a cycle; this is the applier's own check, so that a plan that
+// slipped through (or was edited) fails instead of hanging.
+func (g *graph) stuck() []resource.Address {
+	waiting := make(map[*node]int, len(g.nodes))
+	var ready []*node
+	for _, n := range g.nodes {
+		waiting[n] = n.waiting
+		if n.waiting == 0 {
+			ready = append(ready, n)
+		}
+	}
+	for len(ready) > 0 {
+		n := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		for _, d := range n.dependents {
+			if waiting[d]--; waiting[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	seen := map[resource.Address]bool{}
+	var out []resource.Address
+	for _, n := range g.nodes {
+		if waiting[n] > 0 && !seen[n.change.Address] {
+			seen[n.change.Address] = true
+			out = append(out, n.change.Address)
+		}
+	}
+	return out
 }

@@ -213,7 +213,17 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-timer.C:
 		log.Error("the stop timeout passed; cancelling the Twilio calls in flight", zap.Duration("stop_timeout", cfg.StopTimeout))
 		abort()
-		<-loopDone
+		// A pass that does not return once cancelled (stuck on something
+		// that ignores its context) must not keep the process alive: give
+		// it one more stop timeout, then return without it. The state file
+		// holds every change saved so far; the caller closes it.
+		grace := time.NewTimer(cfg.StopTimeout)
+		select {
+		case <-loopDone:
+			grace.Stop()
+		case <-grace.C:
+			log.Error("the pass in flight did not return after being cancelled; exiting without waiting for it", zap.Duration("waited", 2*cfg.StopTimeout))
+		}
 		result = ErrStopTimeout
 	}
 	loop.abandon()

@@ -167,6 +167,55 @@ func TestStopTimeoutCancelsThePassInFlight(t *testing.T) {
 	})
 }
 
+// A pass that ignores its cancellation (stuck) does not keep the daemon
+// alive past the stop timeout (and one more for the cancellation to land).
+func TestStopTimeoutStopsAStuckPass(t *testing.T) {
+	rt := startRun(t, func(c *Config) { c.StopTimeout = 50 * time.Millisecond })
+	release := make(chan struct{})
+	defer close(release)
+	rt.rec.set(func(r *fakeReconciler) { r.block, r.deaf = release, true })
+	rt.signals <- syscall.SIGHUP
+	rt.eventually("the stuck pass", func() bool { return len(rt.rec.passes()) == 2 })
+	rt.signals <- syscall.SIGTERM
+	if err := rt.wait(); !errors.Is(err, ErrStopTimeout) {
+		t.Fatalf("want ErrStopTimeout, got %v", err)
+	}
+}
+
+// A pass that held resources back (a plan problem touching them) applied
+// the rest: the daemon stays ready and reports them in /readyz, the logs'
+// pass report and the metrics.
+func TestHeldBackResourcesAreReportedAndKeepTheDaemonReady(t *testing.T) {
+	rt := startRun(t, nil)
+	defer func() { rt.signals <- syscall.SIGTERM; rt.wait() }()
+	clash := resource.Address{Kind: resource.KindConversation, Name: "clash"}
+	rt.rec.set(func(r *fakeReconciler) {
+		r.heldBack = map[resource.Address]string{clash: `conversation.clash: unique_name "x" is already taken`}
+		r.failing = map[resource.Address]error{clash: errors.New("held back: unique_name \"x\" is already taken")}
+	})
+	rt.signals <- syscall.SIGHUP
+	rt.eventually("the held-back resource in /readyz", func() bool {
+		_, body := rt.get("/readyz")
+		return strings.Contains(body, `"held_back"`)
+	})
+	code, body := rt.get("/readyz")
+	var s Status
+	if err := json.Unmarshal([]byte(body), &s); err != nil || code != 200 || !s.Ready {
+		t.Fatalf("/readyz: %d %s (%v)", code, body, err)
+	}
+	if p := s.LastPass; p.Outcome != OutcomePartial || len(p.HeldBack) != 1 || p.HeldBack[0].Address != "conversation.clash" ||
+		!strings.Contains(p.HeldBack[0].Problem, "already taken") || !strings.Contains(p.Summary, "1 held back") {
+		t.Errorf("last pass: %+v", p)
+	}
+	if _, failing := s.Failing["conversation.clash"]; !failing {
+		t.Errorf("/readyz failing: %v", s.Failing)
+	}
+	_, metrics := rt.get("/metrics")
+	if !strings.Contains(metrics, MetricHeldBack+" 1") {
+		t.Errorf("/metrics lacks %s 1", MetricHeldBack)
+	}
+}
+
 func TestHTTPEndpoints(t *testing.T) {
 	rt := startRun(t, nil)
 	defer func() { rt.signals <- syscall.SIGTERM; rt.wait() }()

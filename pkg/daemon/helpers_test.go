@@ -64,6 +64,10 @@ type fakeReconciler struct {
 	calls []passCall
 	// block, if set, is received from before a pass returns.
 	block chan struct{}
+	// deaf makes a blocked pass ignore its context (a stuck pass).
+	deaf bool
+	// heldBack is what the pass reports held back by plan problems.
+	heldBack map[resource.Address]string
 	// err is returned by the next passes (wholesale failure).
 	err error
 	// destroys is how many deletions the pass would make; maxDestroy the guard.
@@ -81,9 +85,11 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, call)
-	block, err, destroys, limit := r.block, r.err, r.destroys, r.maxDestroy
+	block, err, destroys, limit, deaf := r.block, r.err, r.destroys, r.maxDestroy, r.deaf
 	r.mu.Unlock()
-	if block != nil {
+	if block != nil && deaf {
+		<-block
+	} else if block != nil {
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -103,6 +109,9 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 			Addresses: []resource.Address{{Kind: resource.KindConversation, Name: "gone"}}}
 	}
 	res := &engine.PassResult{Full: full, Plan: &planner.Plan{}}
+	r.mu.Lock()
+	res.HeldBack = r.heldBack
+	r.mu.Unlock()
 	if destroys > 0 {
 		res.Applied = &apply.Result{}
 		for i := 0; i < destroys; i++ {

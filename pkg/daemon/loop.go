@@ -47,7 +47,7 @@ type Outcome string
 
 const (
 	OutcomeSuccess Outcome = "success" // every step that ran succeeded
-	OutcomePartial Outcome = "partial" // some steps failed; they back off and retry
+	OutcomePartial Outcome = "partial" // some steps failed (they back off and retry) or were held back by a plan problem
 	OutcomeRefused Outcome = "refused" // the deletion guard refused the whole pass
 	OutcomeError   Outcome = "error"   // the pass failed as a whole (refresh or plan)
 )
@@ -431,6 +431,9 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 	}
 	l.mu.Unlock()
 
+	for _, s := range report.Suspects {
+		log.Warn("a resource nobody manages looks like a copy left by a late create", zap.String("problem", s))
+	}
 	switch report.Outcome {
 	case OutcomeSuccess:
 		if report.Changed() {
@@ -439,9 +442,12 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 			log.Info("pass found nothing to change", zap.String("summary", report.Summary))
 		}
 	case OutcomePartial:
-		log.Warn("pass finished with failed steps; they are retried with backoff", zap.String("summary", report.Summary))
+		log.Warn("pass finished with failed or held-back steps; failed steps are retried with backoff, held-back ones when their spec changes or at the next full resync", zap.String("summary", report.Summary))
 		for _, f := range report.FailedSteps {
 			log.Warn("step failed", zap.String("address", f.Address), zap.String("error", f.Error))
+		}
+		for _, h := range report.HeldBack {
+			log.Warn("held back: the plan found a problem with this resource; the rest of the plan was applied", zap.String("address", h.Address), zap.String("problem", h.Problem))
 		}
 	case OutcomeRefused:
 		log.Error("pass refused by the deletion guard; nothing was changed. Allow it once with POST /allow-destroy?count=N, or run convsync apply by hand",
@@ -500,6 +506,12 @@ type PassReport struct {
 	Failed          int            `json:"failed"`
 	FailedSteps     []FailedStep   `json:"failed_steps,omitempty"`
 	Deferred        []string       `json:"deferred,omitempty"`
+	// HeldBack are the resources left out of the pass because planning found
+	// a problem with them (or a step they wait for); the rest was applied.
+	HeldBack []HeldBack `json:"held_back,omitempty"`
+	// Suspects are resources nobody manages that look like copies a late
+	// create left behind (see planner.Suspect); reported, never acted on.
+	Suspects []string `json:"suspects,omitempty"`
 	// Refused is set when the deletion guard refused the pass.
 	Refused          *Refusal  `json:"refused,omitempty"`
 	AllowedDestroys  int       `json:"allowed_destroys,omitempty"`
@@ -513,6 +525,12 @@ type FailedStep struct {
 	Address string `json:"address"`
 	Action  string `json:"action"`
 	Error   string `json:"error"`
+}
+
+// HeldBack is one resource a pass left out, and why.
+type HeldBack struct {
+	Address string `json:"address"`
+	Problem string `json:"problem"`
 }
 
 // Refusal is what the deletion guard refused.
@@ -558,6 +576,18 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 	for _, a := range res.Deferred {
 		r.Deferred = append(r.Deferred, a.String())
 	}
+	for a, why := range res.HeldBack {
+		r.HeldBack = append(r.HeldBack, HeldBack{Address: a.String(), Problem: why})
+	}
+	sort.Slice(r.HeldBack, func(i, j int) bool { return r.HeldBack[i].Address < r.HeldBack[j].Address })
+	if res.Plan != nil {
+		for _, s := range res.Plan.Suspects {
+			r.Suspects = append(r.Suspects, s.Message)
+		}
+	}
+	if len(r.HeldBack) > 0 {
+		r.Outcome = OutcomePartial
+	}
 	var steps []stepOutcome
 	if res.Applied != nil {
 		done, failed := res.Applied.Counts()
@@ -584,6 +614,13 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 		}
 	}
 	r.Summary = summarize(r.Counts, r.Failed, len(r.Deferred))
+	if n := len(r.HeldBack); n > 0 {
+		r.Summary = strings.TrimSuffix(r.Summary, "no changes")
+		if r.Summary != "" {
+			r.Summary += ", "
+		}
+		r.Summary += fmt.Sprintf("%d held back by plan problems", n)
+	}
 	return steps
 }
 

@@ -30,6 +30,7 @@ const (
 	MetricSpecResources    = "convsync_spec_resources"
 	MetricReady            = "convsync_ready"
 	MetricDestroyAllowance = "convsync_destroy_allowance_pending"
+	MetricHeldBack         = "convsync_held_back_resources"
 )
 
 // Metrics are the daemon's Prometheus metrics, on their own registry (with
@@ -53,6 +54,7 @@ type Metrics struct {
 	specResources prometheus.Gauge
 	ready         prometheus.Gauge
 	allowance     prometheus.Gauge
+	heldBack      prometheus.Gauge
 }
 
 // NewMetrics registers every metric on a new registry.
@@ -100,10 +102,12 @@ func NewMetrics() *Metrics {
 			Help: "1 when /readyz answers 200."}),
 		allowance: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricDestroyAllowance,
 			Help: "1 while an operator's one-pass deletion allowance waits for its pass."}),
+		heldBack: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricHeldBack,
+			Help: "Resources the last pass held back because planning found a problem with them (or with a step they wait for); the rest was applied."}),
 	}
 	m.Registry.MustRegister(m.passes, m.passDuration, m.refused, m.steps, m.apiRequests, m.apiDuration,
 		m.rateLimited, m.lastSuccess, m.reloads, m.lastReloadOK, m.lastReloadAt, m.managed, m.failing,
-		m.specResources, m.ready, m.allowance,
+		m.specResources, m.ready, m.allowance, m.heldBack,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -152,7 +156,7 @@ func (m *Metrics) pass(r *PassReport, steps []stepOutcome) {
 	if r.Outcome == OutcomeRefused {
 		m.refused.Inc()
 	}
-	if r.Outcome == OutcomeSuccess && len(r.Deferred) == 0 && r.FailingResources == 0 {
+	if r.Outcome == OutcomeSuccess && len(r.Deferred) == 0 && len(r.HeldBack) == 0 && r.FailingResources == 0 {
 		// Only a pass that left nothing undone: a resource stuck in backoff
 		// must not keep this fresh (alerts key on it).
 		m.lastSuccess.Set(float64(r.Finished.UnixNano()) / 1e9)
@@ -161,6 +165,9 @@ func (m *Metrics) pass(r *PassReport, steps []stepOutcome) {
 		m.steps.WithLabelValues(s.action, s.outcome).Inc()
 	}
 	m.failing.Set(float64(r.FailingResources))
+	if r.Outcome != OutcomeError {
+		m.heldBack.Set(float64(len(r.HeldBack)))
+	}
 }
 
 func (m *Metrics) setManaged(byKind map[string]int) {

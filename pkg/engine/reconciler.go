@@ -42,6 +42,7 @@ type Reconciler struct {
 	ConfirmRemovalsAfter time.Duration
 
 	mu        sync.Mutex
+	heldBack  map[resource.Address]string // by the last pass's plan problems
 	removedAt map[resource.Address]time.Time
 	snap      *planner.Snapshot
 	last      map[resource.Address]resource.Desired
@@ -66,6 +67,10 @@ type PassResult struct {
 	Plan    *planner.Plan
 	// Deferred are steps held back by backoff.
 	Deferred []resource.Address
+	// HeldBack are the resources left out of this pass because planning
+	// found a problem with them, or with a step they depend on: each with
+	// the problem's message. The rest of the plan was applied.
+	HeldBack map[resource.Address]string
 	// Applied is nil when nothing was applied.
 	Applied *apply.Result
 }
@@ -142,12 +147,24 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	}
 
 	plan, err := planner.Compute(desired, st, r.snap)
+	var problems planner.Errors
+	if errors.As(err, &problems) && plan != nil {
+		// A daemon keeps the rest converging: only the steps a problem
+		// touches, and the steps that depend on them, are held back. (The
+		// CLI fails the whole plan.) A problem fixed in Twilio rather than
+		// in the specs (a unique_name freed) is seen by the next full
+		// refresh; one fixed in the specs, by the pass the edit triggers.
+		err = nil
+	}
 	if err != nil {
 		// The problem may be fixed in Twilio rather than in the specs (a
 		// unique_name taken by someone else): read everything next time.
 		r.snap = nil
 		return res, err
 	}
+	// Held back before the guard's checks: a held-back service replacement
+	// neither deletes anything nor needs a full read.
+	heldBack := r.holdBackProblems(plan, problems)
 	if !res.Full && destroysAParent(plan) {
 		// What a service holds is only known from a full read: an app may
 		// have filled it since the last resync, and the deletion guard must
@@ -158,6 +175,7 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	r.last = current
 	plan.SpecHash = specHash
 	res.Plan = plan
+	res.HeldBack = heldBack
 	res.Deferred = append(r.confirmRemovals(plan, previous, current), r.holdBack(plan, current, res.Full)...)
 
 	limit := r.MaxDestroy
@@ -374,6 +392,52 @@ func (r *Reconciler) holdBack(plan *planner.Plan, current map[resource.Address]r
 	return out
 }
 
+// holdBackProblems removes from the plan the steps of the resources the
+// plan's problems name (an error's Address and Others) and every step that
+// depends on them (DependsOn, AfterFree), transitively. It returns them,
+// each with the message of the problem that holds it back, and remembers
+// them for Failing.
+func (r *Reconciler) holdBackProblems(plan *planner.Plan, problems planner.Errors) map[resource.Address]string {
+	r.heldBack = nil
+	if len(problems) == 0 {
+		return nil
+	}
+	held := map[resource.Address]string{}
+	for _, p := range problems {
+		for _, a := range append([]resource.Address{p.Address}, p.Others...) {
+			if held[a] == "" {
+				held[a] = p.Error()
+			} else if !strings.Contains(held[a], p.Error()) {
+				held[a] += "; " + p.Error()
+			}
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, c := range plan.Changes {
+			if held[c.Address] != "" || c.Action == planner.NoOp {
+				continue
+			}
+			for _, d := range append(c.DependsOn[:len(c.DependsOn):len(c.DependsOn)], c.AfterFree...) {
+				if why := held[d]; why != "" {
+					held[c.Address], grew = "waits for "+d.String()+", which is held back: "+why, true
+					break
+				}
+			}
+		}
+	}
+	kept := plan.Changes[:0:0]
+	for _, c := range plan.Changes {
+		if held[c.Address] != "" && c.Action != planner.NoOp {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	plan.Changes = kept
+	r.heldBack = held
+	return held
+}
+
 // record updates the snapshot and the backoff from an apply's results.
 func (r *Reconciler) record(plan *planner.Plan, res *apply.Result, current map[resource.Address]resource.Desired) {
 	// What a step deleted is gone from the snapshot too; a replacement's new
@@ -466,6 +530,11 @@ func (r *Reconciler) Failing() map[resource.Address]error {
 	out := map[resource.Address]error{}
 	for a, b := range r.backoff {
 		out[a] = b.lastErr
+	}
+	for a, why := range r.heldBack {
+		if _, failing := out[a]; !failing {
+			out[a] = fmt.Errorf("held back: %s", why)
+		}
 	}
 	return out
 }

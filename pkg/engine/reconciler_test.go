@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,96 @@ func TestIncrementalPassThatReplacesAServiceReadsItInFull(t *testing.T) {
 	var refused *engine.TooManyDestroysError
 	if !errors.As(err, &refused) || refused.Count != 25 || !res.Full {
 		t.Fatalf("want a full pass refused for 25 destroys (service, 20 conversations, 4 default roles), got full=%v, %v", res != nil && res.Full, err)
+	}
+}
+
+// A problem the plan finds holds back only the resources it touches and
+// the steps that wait for them; everything else in the pass is applied.
+func TestPassHoldsBackOnlyWhatAProblemTouches(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx := context.Background()
+	named := func(name, service, unique string) resource.Desired {
+		d := conv(name, service)
+		d.Values[resource.FieldUniqueName] = unique
+		return d
+	}
+	guarded := svc("guarded", "G")
+	guarded.Lifecycle.PreventDestroy = true
+	base := []resource.Desired{svc("s", "S"), guarded, conv("edited", "s"), conv("drifted", "s"), conv("inside", "guarded"), named("x", "s", "ux"), named("y", "s", "uy")}
+	if _, err := f.rec.Pass(ctx, base, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	addr := func(kind resource.Kind, n string) resource.Address { return resource.Address{Kind: kind, Name: n} }
+	sid := f.store.Get(addr(resource.KindService, "s")).SID
+	// Someone else: a conversation holding the name a new spec wants, and
+	// drift on a managed one.
+	if _, err := f.emu.SeedConversations(sid, 1, "theirs-"); err != nil {
+		t.Fatal(err)
+	}
+	drifted := f.store.Get(addr(resource.KindConversation, "drifted")).SID
+	if err := f.emu.EditConversation(sid, drifted, func(c *emulator.Conversation) { n := "changed by hand"; c.FriendlyName = &n }); err != nil {
+		t.Fatal(err)
+	}
+
+	edited := conv("edited", "s")
+	edited.Values[resource.FieldFriendlyName] = "edited v2"
+	renamed := svc("guarded", "G renamed") // a replace, which prevent_destroy refuses
+	renamed.Lifecycle.PreventDestroy = true
+	next := []resource.Desired{svc("s", "S"), renamed, edited, conv("drifted", "s"), conv("inside", "guarded"),
+		named("x", "s", "uy"), named("y", "s", "ux"), // a swap: a cycle
+		named("clash", "s", "theirs-0")} // held by a conversation convsync does not manage
+	res, err := f.rec.Pass(ctx, next, "h2", true, -1)
+	if err != nil {
+		t.Fatalf("the pass failed as a whole: %v", err)
+	}
+	wantHeld := map[string]string{
+		"conversation.clash":  "convsync import",
+		"conversation.x":      "move in a cycle",
+		"conversation.y":      "move in a cycle",
+		"service.guarded":     "prevent_destroy",
+		"conversation.inside": "waits for service.guarded, which is held back",
+	}
+	if len(res.HeldBack) != len(wantHeld) {
+		t.Errorf("held back %v, want %v", res.HeldBack, wantHeld)
+	}
+	for a, want := range wantHeld {
+		var why string
+		for got, w := range res.HeldBack {
+			if got.String() == a {
+				why = w
+			}
+		}
+		if !strings.Contains(why, want) {
+			t.Errorf("%s held back with %q, want a message containing %q", a, why, want)
+		}
+	}
+	if res.Applied == nil || len(res.Applied.Failed()) > 0 {
+		t.Fatalf("applied: %+v", res.Applied)
+	}
+	for sidOrName, want := range map[string]string{f.store.Get(addr(resource.KindConversation, "edited")).SID: "edited v2", drifted: "drifted"} {
+		c, err := f.emu.Conversation(sid, sidOrName)
+		if err != nil || c.FriendlyName == nil || *c.FriendlyName != want {
+			t.Errorf("%s: %+v %v, want friendly_name %q", sidOrName, c, err, want)
+		}
+	}
+	if _, err := f.emu.Conversation(sid, "ux"); err != nil {
+		t.Errorf("the held-back swap changed Twilio: %v", err)
+	}
+	failing := f.rec.Failing()
+	if err := failing[addr(resource.KindConversation, "clash")]; err == nil || !strings.Contains(err.Error(), "held back") {
+		t.Errorf("Failing does not report the held-back resource: %v", failing)
+	}
+	// Fixed in the specs: the next pass applies it and holds back nothing more.
+	next[len(next)-1] = named("clash", "s", "ours")
+	next[1] = guarded
+	res, err = f.rec.Pass(ctx, next, "h3", false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.HeldBack) != 2 { // the swap stays
+		t.Errorf("held back after the fix: %v", res.HeldBack)
+	}
+	if _, err := f.emu.Conversation(sid, "ours"); err != nil {
+		t.Errorf("the fixed spec was not applied: %v", err)
 	}
 }

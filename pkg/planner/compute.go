@@ -26,6 +26,9 @@ const PendingWindow = time.Hour + PendingClockSkew
 type Error struct {
 	Address resource.Address
 	Message string
+	// Others are the other resources the problem touches (the rest of a
+	// cycle of steps): the daemon holds them back with Address.
+	Others []resource.Address
 }
 
 func (e Error) Error() string { return e.Address.String() + ": " + e.Message }
@@ -74,8 +77,10 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	}
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
 	c.resolveClaims(plan)
+	c.findSuspects(plan)
 	c.countCascades(plan)
 	c.linkDependencies(plan)
+	c.checkCycles(plan)
 	sortChanges(plan.Changes)
 	if len(c.errs) > 0 {
 		return plan, c.errs
@@ -92,6 +97,8 @@ type computer struct {
 	wanted  map[resource.Address]bool
 	claims  []claim
 	errs    Errors
+	// suspects are unowned resources that look like copies of a create.
+	suspects []Suspect
 }
 
 func (c *computer) fail(addr resource.Address, format string, args ...any) {

@@ -114,6 +114,9 @@ type Plan struct {
 	// SpecHash identifies the spec set the plan was computed from.
 	SpecHash string
 	Changes  []Change
+	// Suspects are resources nobody manages that look like copies left by a
+	// create whose answer came too late; reported, never acted on.
+	Suspects []Suspect
 }
 
 // Summary counts steps by action.

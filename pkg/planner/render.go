@@ -42,6 +42,7 @@ func RenderHuman(w io.Writer, p *Plan) error {
 	var b strings.Builder
 	if !p.HasChanges() {
 		b.WriteString("No changes. Twilio matches the specs.\n")
+		renderSuspects(&b, p)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -73,8 +74,15 @@ func RenderHuman(w io.Writer, p *Plan) error {
 	if s.Adopt > 0 || s.Forget > 0 {
 		fmt.Fprintf(&b, "State only: %d to adopt, %d to forget.\n", s.Adopt, s.Forget)
 	}
+	renderSuspects(&b, p)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func renderSuspects(b *strings.Builder, p *Plan) {
+	for _, s := range p.Suspects {
+		fmt.Fprintf(b, "\nWARNING: %s\n", s.Message)
+	}
 }
 
 // padSymbol right-aligns the symbol so that "+", "~" and "-/+" line up.
@@ -166,12 +174,21 @@ type jsonChange struct {
 }
 
 type jsonPlan struct {
-	FormatVersion string       `json:"format_version"`
-	StateLineage  string       `json:"state_lineage,omitempty"`
-	StateSerial   uint64       `json:"state_serial"`
-	Changes       []jsonChange `json:"changes"`
-	Summary       Summary      `json:"summary"`
-	HasChanges    bool         `json:"has_changes"`
+	FormatVersion string        `json:"format_version"`
+	StateLineage  string        `json:"state_lineage,omitempty"`
+	StateSerial   uint64        `json:"state_serial"`
+	Changes       []jsonChange  `json:"changes"`
+	Summary       Summary       `json:"summary"`
+	HasChanges    bool          `json:"has_changes"`
+	Suspects      []jsonSuspect `json:"suspects,omitempty"`
+}
+
+type jsonSuspect struct {
+	Kind      resource.Kind `json:"kind"`
+	SID       string        `json:"sid"`
+	ParentSID string        `json:"parent_sid,omitempty"`
+	LooksLike string        `json:"looks_like"`
+	Message   string        `json:"message"`
 }
 
 // RenderJSON writes the machine-readable plan: format_version, changes
@@ -198,6 +215,9 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			jc.Fields = append(jc.Fields, jf)
 		}
 		out.Changes = append(out.Changes, jc)
+	}
+	for _, s := range p.Suspects {
+		out.Suspects = append(out.Suspects, jsonSuspect{Kind: s.Kind, SID: s.SID, ParentSID: s.ParentSID, LooksLike: s.LooksLike.String(), Message: s.Message})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

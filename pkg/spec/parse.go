@@ -101,6 +101,7 @@ type parsedDoc struct {
 
 type parser struct {
 	file     string
+	src      []byte // the file, to place problems inside block scalars
 	problems Errors
 }
 
@@ -125,7 +126,7 @@ func Parse(file string, data []byte) ([]resource.Desired, Errors) {
 }
 
 func parseFile(file string, data []byte) (docs []parsedDoc, problems Errors) {
-	p := &parser{file: file}
+	p := &parser{file: file, src: data}
 	if len(data) > MaxFileSize {
 		p.add(position{}, "", "file is %d bytes; a spec file may be at most %d bytes (4 MiB): split it into several files", len(data), MaxFileSize)
 		return nil, p.problems
@@ -634,6 +635,10 @@ func (p *parser) attributes(v *yaml.Node, field string) (string, bool) {
 	canonical, err := resource.CanonicalJSON(text)
 	if err != nil {
 		p.add(at(v), field, "%v; attributes must be a JSON object", err)
+		return "", false
+	}
+	if prob := strictJSON(text); prob != nil {
+		p.addJSONProblem(v, text, prob)
 		return "", false
 	}
 	if !strings.HasPrefix(canonical, "{") {

@@ -117,3 +117,34 @@ func TestParseKeepsAttributeIntegersExact(t *testing.T) {
 		t.Errorf("attributes = %s, want %s", got, want)
 	}
 }
+
+// A number too large for a float64 is a string to YAML but a number to JSON:
+// the mapping form and the JSON-string form of attributes must agree.
+func TestLargeAttributeNumbersAgreeInBothForms(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string // the attributes as a YAML mapping
+		json string // the same attributes as a JSON string
+		want string
+	}{
+		{"huge exponent", "{n: 1e400}", `'{"n":1e400}'`, `{"n":1e400}`},
+		{"negative", "{n: -1.5E+999}", `'{"n":-1.5E+999}'`, `{"n":-1.5E+999}`},
+		{"nested", "{a: [1e309, {b: 2e500}]}", `'{"a":[1e309,{"b":2e500}]}'`, `{"a":[1e309,{"b":2e500}]}`},
+		{"tiny stays as written", "{n: 1e-400}", `'{"n":1e-400}'`, `{"n":1e-400}`},
+		{"quoted stays a string", `{n: "1e400"}`, `'{"n":"1e400"}'`, `{"n":"1e400"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, form := range []string{tt.yaml, tt.json} {
+				src := "kind: Conversation\nname: n\nservice_sid: IS0123456789abcdef0123456789abcdef\nattributes: " + form + "\n"
+				resources, problems := Parse("x.yaml", []byte(src))
+				if len(problems) > 0 {
+					t.Fatalf("%s: %v", form, problems)
+				}
+				if got := resources[0].Values[resource.FieldAttributes]; got != tt.want {
+					t.Errorf("attributes: %s sent as %s, want %s", form, got, tt.want)
+				}
+			}
+		})
+	}
+}

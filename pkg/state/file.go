@@ -114,6 +114,10 @@ func Open(path string, opts Options) (*File, error) {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	path, err := resolveStatePath(path)
+	if err != nil {
+		return nil, err
+	}
 	f := &File{path: path, opts: opts}
 	if !opts.ReadOnly {
 		lock, err := acquireLock(path, opts)
@@ -129,6 +133,40 @@ func Open(path string, opts Options) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// maxLinkHops bounds how many symbolic links resolveStatePath follows.
+const maxLinkHops = 40
+
+// resolveStatePath follows the symbolic links the state file's own name may
+// be, once, so that the file written, its backup, journal and lock all sit
+// beside the file the links lead to. Writing beside the link instead would
+// replace the link by a regular file (the target keeping the old content), and
+// two runs, one through the link and one through the target, would lock two
+// different files and run at once. A link whose target does not exist yet is
+// followed too: the state file is then created there.
+func resolveStatePath(path string) (string, error) {
+	orig := path
+	for hops := 0; ; hops++ {
+		info, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && info.Mode()&fs.ModeSymlink == 0) {
+			return path, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("state file %s cannot be examined: %w", orig, err)
+		}
+		if hops == maxLinkHops {
+			return "", fmt.Errorf("state file %s is a symbolic link that goes through more than %d links (a loop?): point --state at the real file", orig, maxLinkHops)
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("state file %s is a symbolic link that cannot be read: %w", orig, err)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
 }
 
 // load reads the state file and replays the journal. A read-only open holds

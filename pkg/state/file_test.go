@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -534,5 +535,96 @@ func TestConcurrentUpdates(t *testing.T) {
 	}
 	if len(s.Resources) != workers*each || len(s.Pending) != 0 || s.Serial != 2*workers*each {
 		t.Errorf("saved %d resources, %d pending, serial %d; want %d, 0, %d", len(s.Resources), len(s.Pending), s.Serial, workers*each, 2*workers*each)
+	}
+}
+
+func TestStateFileThroughASymlinkWritesAndLocksTheTarget(t *testing.T) {
+	tests := []struct {
+		name   string
+		link   func(dir string) string // the link's content
+		exists bool                    // the target exists before the first Open
+	}{
+		{"relative link", func(string) string { return filepath.Join("real", "s.json") }, true},
+		{"absolute link", func(dir string) string { return filepath.Join(dir, "real", "s.json") }, true},
+		{"link to a file not created yet", func(string) string { return filepath.Join("real", "s.json") }, false},
+		{"link to a link", func(dir string) string {
+			if err := os.Symlink("s.json", filepath.Join(dir, "real", "middle.json")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join("real", "middle.json")
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			target := filepath.Join(dir, "real", "s.json")
+			link := filepath.Join(dir, "s.json")
+			if tt.exists {
+				f := openTest(t, target, Options{})
+				mustUpdate(t, f, func(s *State) error { s.Put(testConversation("a", 1)); return nil })
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Symlink(tt.link(dir), link); err != nil {
+				t.Fatal(err)
+			}
+
+			viaLink := openTest(t, link, Options{Holder: "convsync apply"})
+			if viaLink.Path() != target {
+				t.Errorf("Path() = %s, want the link's target %s", viaLink.Path(), target)
+			}
+			// The lock protects the file really written: opening the target
+			// while the link is open waits for the same lock.
+			_, err := Open(target, Options{Holder: "convsync plan"})
+			var lerr *LockedError
+			if !errors.As(err, &lerr) {
+				t.Fatalf("Open of the target while its link is open: want *LockedError, got %v", err)
+			}
+			mustUpdate(t, viaLink, func(s *State) error { s.Put(testConversation("b", 2)); return nil })
+			if err := viaLink.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			if info, err := os.Lstat(link); err != nil || info.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("the link was replaced: %v %v", info, err)
+			}
+			reread := openTest(t, target, Options{ReadOnly: true})
+			if reread.State().Get(conversationAddr("b")) == nil {
+				t.Error("the target does not hold the change made through the link")
+			}
+			if tt.exists {
+				info, err := os.Lstat(target + ".backup")
+				if err != nil || !info.Mode().IsRegular() {
+					t.Errorf("backup beside the target is not a regular file: %v %v", info, err)
+				}
+			}
+			if _, err := os.Lstat(target + ".lock"); err != nil {
+				t.Errorf("no lock beside the target: %v", err)
+			}
+			for _, beside := range []string{".lock", ".backup", ".journal"} {
+				if _, err := os.Lstat(link + beside); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s appeared beside the link: %v", beside, err)
+				}
+			}
+		})
+	}
+}
+
+func TestStateFileSymlinkLoopIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	if err := os.Symlink(b, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(a, b); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(a, Options{})
+	if err == nil || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), "loop") {
+		t.Errorf("Open of a link loop: %v", err)
 	}
 }

@@ -147,3 +147,12 @@ func bodySnippet(body []byte) string {
 	}
 	return s
 }
+
+// StillInFlight reports whether err is a request that reached Twilio and
+// that the caller stopped waiting for (its deadline passed): Twilio may still
+// be working on it, and a create may land later. A 5xx answer or a reset
+// connection is not: Twilio was done with the request when it answered.
+func StillInFlight(err error) bool {
+	var t *transportError
+	return errors.As(err, &t) && t.sent && t.callerGaveUp
+}
