@@ -441,6 +441,9 @@ func (a *applier) delete(ctx context.Context, ch *planner.Change) error {
 		if r := s.Get(ch.Address); r != nil && r.SID == ch.SID {
 			s.Remove(ch.Address)
 		}
+		if old := resource.DeposedAddress(ch.Address); s.Get(old) != nil && s.Get(old).SID == ch.SID {
+			s.Remove(old)
+		}
 		if p := s.GetPending(ch.Address); p != nil && s.Get(ch.Address) == nil {
 			s.RemovePending(ch.Address)
 		}
@@ -618,6 +621,9 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	}
 	applied := values.Clone()
 	if err := a.store.Update(func(s *state.State) error {
+		if ch.Action == planner.Replace && ch.CreateFirst {
+			depose(s, d.Address, ch.SID)
+		}
 		s.Put(&state.Resource{Address: d.Address, SID: obs.SID, ParentSID: obs.ParentSID, Applied: applied, CreatedAt: obs.DateCreated})
 		s.RemovePending(d.Address)
 		return nil
@@ -824,6 +830,9 @@ func (a *applier) adopt(ctx context.Context, ch *planner.Change) (*resource.Obse
 		if p := s.GetPending(ch.Address); p != nil {
 			applied = p.Values.Clone()
 		}
+		if ch.Deposes != "" {
+			depose(s, ch.Address, ch.Deposes)
+		}
 		s.Put(&state.Resource{Address: ch.Address, SID: ch.SID, ParentSID: ch.ParentSID, Applied: applied, CreatedAt: observedCreated(ch)})
 		s.RemovePending(ch.Address)
 		return nil
@@ -841,4 +850,19 @@ func observedCreated(ch *planner.Change) time.Time {
 		return ch.Observed.DateCreated
 	}
 	return time.Time{}
+}
+
+// depose keeps the resource sid, which addr's state entry names now, under
+// resource.DeposedAddress(addr): its successor takes addr, and the old one
+// must still be deleted (by this apply's delete step, or, after a crash, by
+// the next plan). Without it a crash between the two would leave the old
+// resource in Twilio with nothing pointing at it.
+func depose(s *state.State, addr resource.Address, sid string) {
+	r := s.Get(addr)
+	if r == nil || r.SID != sid {
+		return
+	}
+	old := r.Clone()
+	old.Address = resource.DeposedAddress(addr)
+	s.Put(old)
 }

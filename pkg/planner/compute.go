@@ -147,11 +147,20 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 	// still names an older resource that is gone from Twilio: re-creating a
 	// resource deleted outside convsync (or moved) records its intent while
 	// the old entry is still there.
-	if (owner == nil || c.snap.Get(kind.Kind, parentKey(kind.Kind, owner.ParentSID), owner.SID) == nil) && !parentPending {
+	ownerPresent := owner != nil && c.snap.Get(kind.Kind, parentKey(kind.Kind, owner.ParentSID), owner.SID) != nil
+	// A replace that creates first (CreateFirst) leaves its intent while the
+	// old resource is still there: its lost answer is recognised too, and
+	// the old one is kept in the state to be deleted (deposed).
+	createdFirst := ownerPresent && kind.NaturalKey == "" && kind.Parent != "" && !kind.Singleton
+	if (!ownerPresent || createdFirst) && !parentPending {
 		if obs := c.matchPending(d.Address, parentSID); obs != nil {
 			ch.Action = Adopt
 			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
 			ch.Reason = "an earlier apply created it but stopped before recording it; convsync recognises it (" + obs.SID + ") and records it instead of creating a duplicate"
+			if ownerPresent {
+				ch.Deposes = owner.SID
+				ch.Reason += "; the resource it replaces (" + owner.SID + ") is kept in the state as " + resource.DeposedAddress(d.Address).String() + " and deleted by the next apply"
+			}
 			// What was sent counts as applied (timers included); any field
 			// still different is updated right after adoption.
 			ch.Fields = c.diff(kind, d, obs.Values, c.st.Pending[d.Address.String()].Values, pendingRefs)
@@ -255,7 +264,7 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		// Without a natural key nothing stops the new resource from
 		// existing beside the old one: create it first, so that whatever
 		// refers to the old one can move over before it is deleted.
-		ch.CreateFirst = kind.NaturalKey == "" && !parentPending && owner.ParentSID == parentSID
+		ch.CreateFirst = kind.NaturalKey == "" && kind.Parent != "" && !parentPending && owner.ParentSID == parentSID
 	}
 	// A replace deletes first, so its own natural key is free again either way.
 	c.checkNaturalKey(d, parentSID, owner.SID)
@@ -593,6 +602,22 @@ func (c *computer) planRemoved() []Change {
 			continue
 		}
 		obs := c.snap.Get(r.Address.Kind, parentKey(r.Address.Kind, r.ParentSID), r.SID)
+		if resource.IsDeposed(r.Address) {
+			// The old resource of a replace that created its successor
+			// first; an interrupted apply had not deleted it yet.
+			if obs == nil {
+				ch.Action = Forget
+				ch.Reason = "the resource an earlier replace superseded is already gone from Twilio: only the state entry is removed"
+			} else {
+				ch.Action = Delete
+				ch.Observed = obs
+				ch.Reason = "an earlier replace created its successor, then stopped before deleting it"
+				ch.Fields = deleteFields(resource.Schema(r.Address.Kind), obs.Values)
+			}
+			c.byAddr[r.Address] = &ch
+			out = append(out, ch)
+			continue
+		}
 		if obs == nil {
 			ch.Action = Forget
 			ch.Reason = "no longer in the specs, and already gone from Twilio: only the state entry is removed"

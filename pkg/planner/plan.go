@@ -100,6 +100,10 @@ type Change struct {
 	// old one (a kind without a natural key), so that what refers to the old
 	// one can move over first.
 	CreateFirst bool
+	// Deposes, on an adoption, is the SID of the resource the adopted one
+	// replaced (a replace that created first was interrupted): it is kept in
+	// the state under resource.DeposedAddress, to be deleted.
+	Deposes string
 	// Cascade counts the children deleted with this resource that have no
 	// step of their own (a service's unmanaged conversations).
 	Cascade int

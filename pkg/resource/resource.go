@@ -202,3 +202,14 @@ func (a *Address) UnmarshalText(b []byte) error {
 	*a = parsed
 	return nil
 }
+
+// deposedSuffix marks the state entry of a resource that a replace has
+// superseded but not yet deleted (it created the successor first). No spec
+// name can contain "~", so the entry never meets a spec.
+const deposedSuffix = "~deposed"
+
+// DeposedAddress is where the state keeps a superseded resource of a.
+func DeposedAddress(a Address) Address { return Address{Kind: a.Kind, Name: a.Name + deposedSuffix} }
+
+// IsDeposed reports whether a is a DeposedAddress.
+func IsDeposed(a Address) bool { return strings.HasSuffix(a.Name, deposedSuffix) }
