@@ -92,10 +92,10 @@ const usersPerService = 6
 // their identity.
 func (f *fleet) rolesAndUsers(svc string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-agent\nservice: %s\nfriendly_name: Agent of %s\ntype: conversation\npermissions: [sendMessage, leaveConversation]\n", svc, svc, svc)
-	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-staff\nservice: %s\nfriendly_name: Staff of %s\ntype: service\npermissions: [createConversation, joinConversation]\n", svc, svc, svc)
+	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-agent\nservice: %s\nfriendly_name: Agent of %s\ntype: conversation\npermissions: [sendMessage, leaveConversation]\n%s", svc, svc, svc, f.extra)
+	fmt.Fprintf(&b, "---\nkind: Role\nname: %s-staff\nservice: %s\nfriendly_name: Staff of %s\ntype: service\npermissions: [createConversation, joinConversation]\n%s", svc, svc, svc, f.extra)
 	for i := 0; i < usersPerService; i++ {
-		fmt.Fprintf(&b, "---\nkind: User\nname: %s-u%d\nservice: %s\nidentity: user%d@%s.example.com\nfriendly_name: User %d\n", svc, i, svc, i, svc, i)
+		fmt.Fprintf(&b, "---\nkind: User\nname: %s-u%d\nservice: %s\nidentity: user%d@%s.example.com\nfriendly_name: User %d\n%s", svc, i, svc, i, svc, i, f.extra)
 		if i%2 == 0 {
 			fmt.Fprintf(&b, "role: %s-staff\n", svc)
 		}

@@ -157,7 +157,7 @@ func TestStateFileFaults(t *testing.T) {
 			return append([]byte("{\"version\": 1, \"lineage\": \x00\x01garbage"), data...)
 		}, "line 1"},
 		{"newer version", func(data []byte) []byte {
-			return []byte(strings.Replace(string(data), `"version": 1,`, `"version": 99,`, 1))
+			return []byte(strings.Replace(string(data), `"version": 2,`, `"version": 99,`, 1))
 		}, "upgrade convsync"},
 	} {
 		t.Run(damage.name+" state", func(t *testing.T) {
