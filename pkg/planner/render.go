@@ -200,7 +200,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		if c.Action == NoOp {
 			continue
 		}
-		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
+		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action, c.CreateFirst), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
 		for _, f := range c.Fields {
 			jf := jsonField{Name: f.Name, Type: f.Type, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret, Before: json.RawMessage("null"), After: json.RawMessage("null")}
 			if f.Before != "" && !f.Secret {
@@ -224,11 +224,13 @@ func RenderJSON(w io.Writer, p *Plan) error {
 	return enc.Encode(out)
 }
 
-func terraformActions(a Action) []string {
-	switch a {
-	case Replace:
+func terraformActions(a Action, createFirst bool) []string {
+	switch {
+	case a == Replace && createFirst:
+		return []string{"create", "delete"}
+	case a == Replace:
 		return []string{"delete", "create"}
-	case NoOp:
+	case a == NoOp:
 		return []string{"no-op"}
 	}
 	return []string{string(a)}

@@ -565,7 +565,7 @@ func (sr *serviceRead) holds(sid, name string) bool {
 }
 
 func (sr *serviceRead) describe(verb string) string {
-	return fmt.Sprintf("%s %ss of service %s", verb, lower(sr.kind), sr.serviceSID)
+	return fmt.Sprintf("%s %s of service %s", verb, resource.Schema(sr.kind).Plural, sr.serviceSID)
 }
 
 // fetchTask reads one resource by SID or natural key; not found is an answer.

@@ -112,19 +112,20 @@ var roleSchema = &KindSchema{
 		// Twilio's update takes only Permission: the rest is immutable.
 		{Name: FieldFriendlyName, Type: TypeString, Required: true, ForcesReplace: true, NotEmpty: true, MaxLength: 256},
 		{Name: FieldRoleType, Type: TypeString, Required: true, ForcesReplace: true, Enum: []string{"conversation", "service"}, FoldCase: true},
-		{Name: FieldPermissions, Type: TypeSet, Required: true, Enum: RolePermissions},
+		{Name: FieldPermissions, Type: TypeSet, Required: true, NotEmpty: true, Enum: RolePermissions},
 	},
 }
 
 var userSchema = &KindSchema{
-	WebhookHeader: true,
-	Kind:          KindUser,
-	Plural:        "users",
-	SIDPrefix:     "US",
-	Parent:        KindService,
-	Collection:    "Users",
-	ListPageSize:  50,
-	NaturalKey:    FieldIdentity,
+	WebhookHeader:   true,
+	Kind:            KindUser,
+	Plural:          "users",
+	SIDPrefix:       "US",
+	Parent:          KindService,
+	Collection:      "Users",
+	ListPageSize:    50,
+	NaturalKey:      FieldIdentity,
+	NaturalKeyError: "50201",
 	Fields: []FieldSchema{
 		// Unique per service (50201), case-sensitive; update does not take it.
 		{Name: FieldIdentity, Type: TypeString, Required: true, ForcesReplace: true, NotEmpty: true, MaxLength: 256},
@@ -135,15 +136,16 @@ var userSchema = &KindSchema{
 }
 
 var conversationSchema = &KindSchema{
-	WebhookHeader: true,
-	Kind:          KindConversation,
-	Plural:        "conversations",
-	SIDPrefix:     "CH",
-	Parent:        KindService,
-	Collection:    "Conversations",
-	ListPageSize:  100,
-	NaturalKey:    FieldUniqueName,
-	ListsByDate:   true,
+	WebhookHeader:   true,
+	Kind:            KindConversation,
+	Plural:          "conversations",
+	SIDPrefix:       "CH",
+	Parent:          KindService,
+	Collection:      "Conversations",
+	ListPageSize:    100,
+	NaturalKey:      FieldUniqueName,
+	NaturalKeyError: "50353",
+	ListsByDate:     true,
 	Fields: []FieldSchema{
 		{Name: FieldUniqueName, Type: TypeString, NotEmpty: true, MaxLength: 256, Check: notSIDLike, Unset: "", UnsetKnown: true},
 		{Name: FieldFriendlyName, Type: TypeString, NotEmpty: true, MaxLength: 256, Unset: "", UnsetKnown: true},
@@ -222,8 +224,8 @@ var serviceWebhooksSchema = &KindSchema{
 	Collection: "Configuration/Webhooks",
 	Singleton:  true,
 	Fields: []FieldSchema{
-		{Name: "pre_webhook_url", Type: TypeString, NotEmpty: true, Check: webhookURL},
-		{Name: "post_webhook_url", Type: TypeString, NotEmpty: true, Check: webhookURL},
+		{Name: "pre_webhook_url", Type: TypeString, NotEmpty: true, MaxLength: 2048, Check: webhookURL},
+		{Name: "post_webhook_url", Type: TypeString, NotEmpty: true, MaxLength: 2048, Check: webhookURL},
 		{Name: "method", Type: TypeString, Enum: []string{"GET", "POST"}, FoldCase: true},
 		{Name: "filters", Type: TypeSet, Enum: ServiceWebhookFilters},
 	},

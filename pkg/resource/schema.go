@@ -77,7 +77,8 @@ type FieldSchema struct {
 	UnsetKnown bool
 	// MaxLength bounds a string, in characters (0: only the global limit).
 	MaxLength int
-	// NotEmpty refuses "" (Twilio cannot reliably clear the field).
+	// NotEmpty refuses "" (Twilio cannot reliably clear the field), and
+	// for a set an empty set (Twilio requires at least one member).
 	NotEmpty bool
 	// Check holds further rules on the canonical value (minimums, SID
 	// shapes); its error text is shown after the field's name.
@@ -134,6 +135,9 @@ type KindSchema struct {
 	// answer was lost, and adoption use it. Without one, every readable field
 	// is compared.
 	NaturalKey string
+	// NaturalKeyError is the error Twilio answers a taken natural key with
+	// ("50353"), for messages.
+	NaturalKeyError string
 	// Singleton kinds exist as soon as their parent does (a service's
 	// configuration): never created or deleted, only read and updated. Their
 	// ID is their path (SingletonID).

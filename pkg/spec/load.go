@@ -329,11 +329,8 @@ func checkSet(docs []parsedDoc) Errors {
 
 // uniquenessCode names the error Twilio answers a duplicate natural key with.
 func uniquenessCode(k resource.Kind) string {
-	switch k {
-	case resource.KindConversation:
-		return " (error 50353)"
-	case resource.KindUser:
-		return " (error 50201)"
+	if code := resource.Schema(k).NaturalKeyError; code != "" {
+		return " (error " + code + ")"
 	}
 	return ""
 }

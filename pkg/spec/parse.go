@@ -560,6 +560,10 @@ func (p *parser) set(f *resource.FieldSchema, field string, v *yaml.Node) (strin
 	if !ok {
 		return "", false
 	}
+	if f.NotEmpty && len(members) == 0 {
+		p.add(at(v), field, "empty; Twilio requires at least one value")
+		return "", false
+	}
 	return resource.EncodeSet(members), true
 }
 
