@@ -117,13 +117,9 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	}
 	schema := resource.Schema(kind)
 	if schema.Parent != "" {
-		want := desired.Parent.SID
+		want := st.ParentSID(desired)
 		if want == "" {
-			p := st.Get(desired.Parent.Address)
-			if p == nil {
-				return fmt.Errorf("%s lives in %s, which is not in the state yet: import or apply %s first", addr, desired.Parent.Address, desired.Parent.Address)
-			}
-			want = p.SID
+			return fmt.Errorf("%s lives in %s, which is not in the state yet: import or apply %s first", addr, desired.Parent.Address, desired.Parent.Address)
 		}
 		if want != parentSID {
 			return fmt.Errorf("the spec puts %s in %s %s, but %s is in %s %s: importing it would only plan its replacement. Fix the spec's %s first", addr, resource.AddressPrefix(schema.Parent), want, sid, resource.AddressPrefix(schema.Parent), parentSID, resource.AddressPrefix(schema.Parent))

@@ -303,12 +303,7 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 		if !ok {
 			continue
 		}
-		parent := d.Parent.SID
-		if parent == "" && !d.Parent.Address.IsZero() {
-			if p := st.Get(d.Parent.Address); p != nil {
-				parent = p.SID
-			}
-		}
+		parent := st.ParentSID(&d)
 		// A new resource is looked up by what identifies it in its
 		// parent: a singleton by its path, others by their natural key.
 		var name string

@@ -267,7 +267,7 @@ func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []
 		d := &desired[i]
 		wanted[d.Address] = d
 		if resource.Schema(d.Address.Kind).Parent == resource.KindService {
-			add(d.Address.Kind, parentSIDOf(*d, st))
+			add(d.Address.Kind, st.ParentSID(d))
 		}
 	}
 	// Services that this plan may delete or replace: in the state, and gone
@@ -373,7 +373,7 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 			break
 		}
 		name := d.Values[schema.NaturalKey]
-		if d.Address.Kind != kind || name == "" || parentSIDOf(d, st) != serviceSID {
+		if d.Address.Kind != kind || name == "" || st.ParentSID(&d) != serviceSID {
 			continue
 		}
 		sr.wanted[name] = ""
@@ -410,19 +410,6 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 		sr.method = ReadList
 	}
 	return sr
-}
-
-// parentSIDOf is the service SID d belongs in, when known before apply.
-func parentSIDOf(d resource.Desired, st *state.State) string {
-	if d.Parent.SID != "" {
-		return d.Parent.SID
-	}
-	if !d.Parent.Address.IsZero() {
-		if p := st.Get(d.Parent.Address); p != nil {
-			return p.SID
-		}
-	}
-	return ""
 }
 
 // daySlices cuts all time into at most n ranges of whole UTC days holding

@@ -280,3 +280,18 @@ func valuesEqual(a, b resource.Values) bool {
 	}
 	return true
 }
+
+// ParentSID is the SID of d's parent: the one its spec names, or the one
+// the state records for a parent of the specs ("" when that parent has not
+// been created yet, or d has no parent).
+func (s *State) ParentSID(d *resource.Desired) string {
+	if d.Parent.SID != "" {
+		return d.Parent.SID
+	}
+	if !d.Parent.Address.IsZero() {
+		if p := s.Get(d.Parent.Address); p != nil {
+			return p.SID
+		}
+	}
+	return ""
+}
