@@ -147,13 +147,22 @@ func (f *FieldSchema) FromJSON(raw json.RawMessage) (string, error) {
 		if f.Type == TypeString || f.Type == TypeRef || f.Type == TypeDuration {
 			return s, nil
 		}
-		return f.Canonical(s)
+		return f.withoutEnum().Canonical(s)
 	}
 	switch f.Type {
 	case TypeJSON, TypeSet, TypeBool, TypeInt:
-		return f.Canonical(string(raw))
+		return f.withoutEnum().Canonical(string(raw))
 	}
 	return "", fmt.Errorf("expected a string, found %s", raw)
+}
+
+// withoutEnum is f without its allowed values: what the state recorded was
+// sent to (or read from) Twilio, and a value a later Twilio allows must not
+// make the state unreadable.
+func (f *FieldSchema) withoutEnum() *FieldSchema {
+	g := *f
+	g.Enum = nil
+	return &g
 }
 
 // NestValues turns v into a JSON object through the schema: dotted leaf
