@@ -56,9 +56,15 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 		owned:   map[string]bool{},
 		adopted: map[string]bool{},
 		wanted:  map[resource.Address]bool{},
+		moved:   map[resource.Address]resource.Address{},
 	}
 	for _, r := range st.Resources {
 		c.owned[r.SID] = true
+	}
+	// Every address the specs want, before any is planned: a renamed spec
+	// (a move) takes over only an address no spec wants.
+	for i := range desired {
+		c.wanted[desired[i].Address] = true
 	}
 	plan := &Plan{StateLineage: st.Lineage, StateSerial: st.Serial}
 
@@ -69,7 +75,6 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 			if d.Address.Kind != kind.Kind {
 				continue
 			}
-			c.wanted[d.Address] = true
 			ch := c.planDesired(kind, d)
 			c.byAddr[d.Address] = ch
 			plan.Changes = append(plan.Changes, *ch)
@@ -95,6 +100,10 @@ type computer struct {
 	owned   map[string]bool // SIDs in state
 	adopted map[string]bool // SIDs recognised from pending creates
 	wanted  map[resource.Address]bool
+	// moved maps the state addresses that renamed specs take over (moves)
+	// to their new address; movable indexes the candidates (moveSources).
+	moved   map[resource.Address]resource.Address
+	movable map[moveKey]moveSource
 	claims  []claim
 	errs    Errors
 	// suspects are unowned resources that look like copies of a create.
@@ -118,8 +127,9 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 		switch pc.Action {
 		case Create, Replace:
 			return "", true
-		case Adopt:
-			return pc.SID, false // recognised from an interrupted create: known now
+		case Adopt, Move:
+			// Recognised from an interrupted create, or renamed: known now.
+			return pc.SID, false
 		}
 	}
 	if r := c.st.Resources[d.Parent.Address.String()]; r != nil {
@@ -186,11 +196,21 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		}
 	}
 	if owner == nil {
+		reason := "not yet created"
+		if !parentPending && c.st.Pending[d.Address.String()] == nil {
+			moved, note := c.planMove(kind, d, ch, parentSID)
+			if moved {
+				return ch
+			}
+			if note != "" {
+				reason = note
+			}
+		}
 		if !parentPending {
 			c.checkNaturalKey(d, parentSID, "")
 		}
 		ch.Action = Create
-		ch.Reason = "not yet created"
+		ch.Reason = reason
 		ch.Fields = createFields(kind, d.Values, pendingRefs)
 		return ch
 	}
@@ -592,6 +612,9 @@ func (c *computer) planRemoved() []Change {
 		r := c.st.Resources[addr]
 		if c.wanted[r.Address] {
 			continue
+		}
+		if _, ok := c.moved[r.Address]; ok {
+			continue // a renamed spec's move takes it over
 		}
 		ch := Change{Address: r.Address, SID: r.SID, ParentSID: r.ParentSID}
 		if resource.Schema(r.Address.Kind).Singleton {

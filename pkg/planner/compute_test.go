@@ -228,6 +228,28 @@ func TestComputeGolden(t *testing.T) {
 			},
 		},
 		{
+			name: "renamed_spec_moves",
+			desired: []resource.Desired{
+				desiredService("support", "Customer support"),
+				desiredConv("vip-support", "support", resource.Values{resource.FieldUniqueName: "vip", resource.FieldFriendlyName: "VIP", resource.FieldTimersClosed: "P30D"}),
+			},
+			world: func() *world {
+				return newWorld().service("support", svcSID, "Customer support", true).
+					conversation("vip", convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip", resource.FieldFriendlyName: "VIP"}, resource.Values{resource.FieldTimersClosed: "P30D"})
+			},
+		},
+		{
+			name: "renamed_spec_moves_then_updates",
+			desired: []resource.Desired{
+				desiredService("support", "Customer support"),
+				desiredConv("vip-support", "support", resource.Values{resource.FieldUniqueName: "vip", resource.FieldFriendlyName: "VIP desk", resource.FieldTimersClosed: "P7D"}),
+			},
+			world: func() *world {
+				return newWorld().service("support", svcSID, "Customer support", true).
+					conversation("vip", convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip", resource.FieldFriendlyName: "VIP"}, resource.Values{resource.FieldTimersClosed: "P30D"})
+			},
+		},
+		{
 			name: "prevent_destroy_fails_the_plan",
 			desired: func() []resource.Desired {
 				d := desiredService("support", "Renamed")

@@ -19,9 +19,15 @@ const (
 	// Forget drops from state a resource that is no longer in the specs and is
 	// already gone from Twilio; no API write.
 	Forget Action = "forget"
+	// Move re-keys a resource's state entry from Change.MovedFrom to the
+	// step's address (the spec was renamed, and the natural key shows it is
+	// the same resource); no API write, then an update of whatever fields
+	// differ. The resource keeps its SID.
+	Move Action = "move"
 )
 
-// Symbol is the glyph shown before a step in the human plan.
+// Symbol is the glyph shown before a step in the human plan. A move has
+// none, as in Terraform (a move that also updates fields shows "~").
 func (a Action) Symbol() string {
 	switch a {
 	case Create:
@@ -104,6 +110,9 @@ type Change struct {
 	// replaced (a replace that created first was interrupted): it is kept in
 	// the state under resource.DeposedAddress, to be deleted.
 	Deposes string
+	// MovedFrom, on a move, is the address the state records the resource
+	// under now: the applier re-keys that entry to Address.
+	MovedFrom resource.Address `json:",omitzero"`
 	// Cascade counts the children deleted with this resource that have no
 	// step of their own (a service's unmanaged conversations).
 	Cascade int
@@ -131,9 +140,11 @@ type Summary struct {
 	Delete  int `json:"delete"`
 	Adopt   int `json:"adopt,omitempty"`
 	Forget  int `json:"forget,omitempty"`
+	Move    int `json:"move,omitempty"`
 }
 
-// Summary counts the plan's steps by action.
+// Summary counts the plan's steps by action. A move that also changes
+// fields counts as an update too: the update is an API call.
 func (p *Plan) Summary() Summary {
 	var s Summary
 	for _, c := range p.Changes {
@@ -150,6 +161,11 @@ func (p *Plan) Summary() Summary {
 			s.Adopt++
 		case Forget:
 			s.Forget++
+		case Move:
+			s.Move++
+			if len(c.Fields) > 0 {
+				s.Update++
+			}
 		}
 	}
 	return s

@@ -52,18 +52,26 @@ func RenderHuman(w io.Writer, p *Plan) error {
 			continue
 		}
 		b.WriteString("\n")
-		fmt.Fprintf(&b, "  # %s %s\n", c.Address, actionPhrase(c.Action))
+		symbol := c.Action.Symbol()
+		if c.Action == Move {
+			fmt.Fprintf(&b, "  # %s has moved to %s\n", c.MovedFrom, c.Address)
+			if len(c.Fields) > 0 {
+				symbol = Update.Symbol()
+			}
+		} else {
+			fmt.Fprintf(&b, "  # %s %s\n", c.Address, actionPhrase(c.Action))
+		}
 		if c.Reason != "" {
 			fmt.Fprintf(&b, "  # (%s)\n", c.Reason)
 		}
 		for _, warning := range c.Warnings {
 			fmt.Fprintf(&b, "  # WARNING: %s\n", warning)
 		}
-		head := fmt.Sprintf("%s %s %q", c.Action.Symbol(), resource.AddressPrefix(c.Address.Kind), c.Address.Name)
+		head := fmt.Sprintf("%s %s %q", symbol, resource.AddressPrefix(c.Address.Kind), c.Address.Name)
 		if c.SID != "" {
 			head += " (" + c.SID + ")"
 		}
-		fmt.Fprintf(&b, "%s {\n", padSymbol(head, c.Action))
+		fmt.Fprintf(&b, "%s {\n", padSymbol(head, symbol))
 		for _, f := range c.Fields {
 			b.WriteString(renderField(c.Action, f))
 		}
@@ -71,8 +79,12 @@ func RenderHuman(w io.Writer, p *Plan) error {
 	}
 	s := p.Summary()
 	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete.\n", s.Create, s.Update, s.Replace, s.Delete)
-	if s.Adopt > 0 || s.Forget > 0 {
-		fmt.Fprintf(&b, "State only: %d to adopt, %d to forget.\n", s.Adopt, s.Forget)
+	if s.Move > 0 || s.Adopt > 0 || s.Forget > 0 {
+		moves := ""
+		if s.Move > 0 {
+			moves = fmt.Sprintf("%d to move, ", s.Move)
+		}
+		fmt.Fprintf(&b, "State only: %s%d to adopt, %d to forget.\n", moves, s.Adopt, s.Forget)
 	}
 	renderSuspects(&b, p)
 	_, err := io.WriteString(w, b.String())
@@ -86,8 +98,8 @@ func renderSuspects(b *strings.Builder, p *Plan) {
 }
 
 // padSymbol right-aligns the symbol so that "+", "~" and "-/+" line up.
-func padSymbol(head string, a Action) string {
-	return strings.Repeat(" ", max(0, 3-len(a.Symbol()))) + head
+func padSymbol(head, symbol string) string {
+	return strings.Repeat(" ", max(0, 3-len(symbol))) + head
 }
 
 func renderField(a Action, f FieldChange) string {
@@ -164,13 +176,16 @@ type jsonField struct {
 }
 
 type jsonChange struct {
-	Address  string      `json:"address"`
-	Action   Action      `json:"action"`
-	Actions  []string    `json:"actions"`
-	SID      string      `json:"sid,omitempty"`
-	Reason   string      `json:"reason,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
-	Fields   []jsonField `json:"fields"`
+	Address string `json:"address"`
+	// PreviousAddress is where a move takes the resource from, as
+	// Terraform's JSON plan names it.
+	PreviousAddress string      `json:"previous_address,omitempty"`
+	Action          Action      `json:"action"`
+	Actions         []string    `json:"actions"`
+	SID             string      `json:"sid,omitempty"`
+	Reason          string      `json:"reason,omitempty"`
+	Warnings        []string    `json:"warnings,omitempty"`
+	Fields          []jsonField `json:"fields"`
 }
 
 type jsonPlan struct {
@@ -201,6 +216,12 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			continue
 		}
 		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action, c.CreateFirst), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
+		if c.Action == Move {
+			jc.PreviousAddress = c.MovedFrom.String()
+			if len(c.Fields) > 0 {
+				jc.Actions = []string{"update"}
+			}
+		}
 		for _, f := range c.Fields {
 			jf := jsonField{Name: f.Name, Type: f.Type, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret, Before: json.RawMessage("null"), After: json.RawMessage("null")}
 			if f.Before != "" && !f.Secret {
@@ -230,7 +251,8 @@ func terraformActions(a Action, createFirst bool) []string {
 		return []string{"create", "delete"}
 	case a == Replace:
 		return []string{"delete", "create"}
-	case a == NoOp:
+	case a == NoOp || a == Move:
+		// A move is no API call (an update, if any, is said by the caller).
 		return []string{"no-op"}
 	}
 	return []string{string(a)}

@@ -40,15 +40,23 @@ func TestServiceReplacementCountsTheConversationsItTakesAlong(t *testing.T) {
 }
 
 func TestRenamedAddressWaitsForTheOldOneToFreeItsUniqueName(t *testing.T) {
+	// A renamed spec whose resource cannot be moved (closed: any change
+	// replaces it) is created anew once the old one gives up its unique_name.
 	w := newWorld().service("support", svcSID, "S", true).
-		conversation("old-name", convSID, svcSID, resource.Values{resource.FieldUniqueName: "u"}, nil)
-	plan, err := Compute([]resource.Desired{desiredService("support", "S"), desiredConv("new-name", "support", resource.Values{resource.FieldUniqueName: "u"})}, w.st, w.build())
+		conversation("old-name", convSID, svcSID, resource.Values{resource.FieldUniqueName: "u", resource.FieldState: resource.StateClosed}, nil)
+	plan, err := Compute([]resource.Desired{desiredService("support", "S"), desiredConv("new-name", "support", resource.Values{resource.FieldUniqueName: "u", resource.FieldFriendlyName: "New"})}, w.st, w.build())
 	if err != nil {
 		t.Fatal(err)
 	}
 	create := findChange(t, plan, "conversation.new-name")
 	if create.Action != Create || len(create.AfterFree) != 1 || create.AfterFree[0].String() != "conversation.old-name" {
 		t.Fatalf("create step: %s after %v", create.Action, create.AfterFree)
+	}
+	if !strings.Contains(create.Reason, `conversation.old-name holds the same unique_name "u", but it must be replaced`) {
+		t.Fatalf("create reason: %s", create.Reason)
+	}
+	if del := findChange(t, plan, "conversation.old-name"); del.Action != Delete {
+		t.Fatalf("old step: %s", del.Action)
 	}
 }
 
