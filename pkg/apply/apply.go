@@ -383,6 +383,8 @@ func (a *applier) runNode(ctx context.Context, g *graph, n *node) error {
 		obs, err = a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
 	case opAdopt:
 		obs, err = a.adopt(ctx, ch)
+	case opMove:
+		obs, err = a.move(ctx, ch)
 	case opForget:
 		err = a.store.Update(func(s *state.State) error {
 			s.Remove(ch.Address)
@@ -836,6 +838,28 @@ func (a *applier) adopt(ctx context.Context, ch *planner.Change) (*resource.Obse
 		s.Put(&state.Resource{Address: ch.Address, SID: ch.SID, ParentSID: ch.ParentSID, Applied: applied, CreatedAt: observedCreated(ch)})
 		s.RemovePending(ch.Address)
 		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(ch.Fields) == 0 {
+		return ch.Observed, nil
+	}
+	return a.update(ctx, ch, ch.SID, ch.ParentSID, ch.Fields)
+}
+
+// move re-keys the state entry of a renamed spec from ch.MovedFrom to
+// ch.Address, keeping its SID, parent and applied values (no API call),
+// then updates whatever fields still differ from the spec.
+func (a *applier) move(ctx context.Context, ch *planner.Change) (*resource.Observed, error) {
+	if err := a.store.Update(func(s *state.State) error {
+		if r := s.Get(ch.Address); r != nil && r.SID == ch.SID && s.Get(ch.MovedFrom) == nil {
+			return nil // moved already
+		}
+		if r := s.Get(ch.MovedFrom); r == nil || r.SID != ch.SID {
+			return fmt.Errorf("moving %s to %s: the state no longer records %s under %s; plan again", ch.MovedFrom, ch.Address, ch.SID, ch.MovedFrom)
+		}
+		_, err := s.Move(ch.MovedFrom, ch.Address)
+		return err
 	}); err != nil {
 		return nil, err
 	}

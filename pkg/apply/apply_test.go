@@ -192,10 +192,12 @@ func TestApplySkipsStepsThatDependOnAFailedOne(t *testing.T) {
 }
 
 // TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap renames a spec's
-// address while keeping its unique_name: the old conversation's delete and
-// the new one's create must not race (Twilio refuses the create with 50353
-// while the old one still holds the name). Deletes are answered slowly here,
-// so a create that did not wait for the delete would always lose.
+// address while keeping its unique_name, and changes a closed conversation
+// (which Twilio cannot update, so it is not moved but replaced): the old
+// conversation's delete and the new one's create must not race (Twilio
+// refuses the create with 50353 while the old one still holds the name).
+// Deletes are answered slowly here, so a create that did not wait for the
+// delete would always lose.
 func TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap(t *testing.T) {
 	f := newFixture(t)
 	slowDeletes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -210,13 +212,13 @@ func TestRenamedAddressKeepsItsUniqueNameAcrossTheSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.api = api
-	named := func(name string) resource.Desired {
-		return conversation(name, "s", resource.Values{resource.FieldUniqueName: "the-name"})
+	named := func(name, friendly string) resource.Desired {
+		return conversation(name, "s", resource.Values{resource.FieldUniqueName: "the-name", resource.FieldFriendlyName: friendly, resource.FieldState: resource.StateClosed})
 	}
-	if res := f.apply([]resource.Desired{service("s", "S"), named("old")}); len(res.Failed()) > 0 {
+	if res := f.apply([]resource.Desired{service("s", "S"), named("old", "Old")}); len(res.Failed()) > 0 {
 		t.Fatal(res.Failed())
 	}
-	if res := f.apply([]resource.Desired{service("s", "S"), named("new")}); len(res.Failed()) > 0 {
+	if res := f.apply([]resource.Desired{service("s", "S"), named("new", "New")}); len(res.Failed()) > 0 {
 		t.Fatalf("the create did not wait for the delete that frees its name: %+v", res.Failed())
 	}
 	svcSID := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID

@@ -13,6 +13,7 @@ const (
 	opUpdate
 	opAdopt
 	opForget
+	opMove
 )
 
 // node is one API-level operation; a replace is two nodes (delete, then
@@ -92,6 +93,9 @@ func buildGraph(plan *planner.Plan) *graph {
 			g.mainNode[ch.Address] = add(opAdopt, true, true)
 		case planner.Forget:
 			g.mainNode[ch.Address] = add(opForget, true, true)
+		case planner.Move:
+			// Re-key, then update what differs: one node.
+			g.mainNode[ch.Address] = add(opMove, true, true)
 		}
 	}
 	for _, ch := range g.changes {
