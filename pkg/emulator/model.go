@@ -98,7 +98,8 @@ type serviceData struct {
 	conversations *collection[Conversation]
 	// limiters enforce Twilio's action rates: "" is the service's bucket
 	// (conversation create+delete, role and user create+update+delete), a
-	// conversation SID is that conversation's update bucket.
+	// conversation SID is that conversation's bucket (its updates and its
+	// participant creates+updates+deletes).
 	limiters map[string]*tokenBucket
 
 	roles         *collection[Role]
@@ -106,6 +107,11 @@ type serviceData struct {
 	config        ServiceConfiguration
 	notifications ServiceNotifications
 	webhooks      ServiceWebhooks
+
+	// participants and convWebhooks hold each conversation's participants and
+	// scoped webhooks, by conversation SID (absent: none yet).
+	participants map[string]*collection[Participant]
+	convWebhooks map[string]*collection[ConversationWebhook]
 }
 
 func newServiceData(svc Service) *serviceData {
@@ -115,6 +121,8 @@ func newServiceData(svc Service) *serviceData {
 		limiters:      map[string]*tokenBucket{},
 		roles:         newCollection(roleKind),
 		users:         newCollection(userKind),
+		participants:  map[string]*collection[Participant]{},
+		convWebhooks:  map[string]*collection[ConversationWebhook]{},
 	}
 }
 
@@ -156,7 +164,10 @@ func (d *serviceData) lookup(sidOrUniqueName string) *Conversation {
 // insert appends c, which must have the highest Seq so far in this service.
 func (d *serviceData) insert(c *Conversation) { d.conversations.insert(c) }
 
+// remove deletes c with its participants and scoped webhooks.
 func (d *serviceData) remove(c *Conversation) {
 	d.conversations.remove(c)
 	delete(d.limiters, c.SID)
+	delete(d.participants, c.SID)
+	delete(d.convWebhooks, c.SID)
 }

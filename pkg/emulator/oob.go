@@ -269,3 +269,52 @@ func (s *Server) SetWebhookFilterOrder(serviceSID string, order []string) error 
 	d.webhooks.Filters = append([]string{}, order...)
 	return s.saveLocked()
 }
+
+// conversationLocked finds a conversation of a service by SID or unique_name.
+func (s *Server) conversationLocked(serviceSID, sidOrUniqueName string) (*serviceData, *Conversation, error) {
+	d, err := s.serviceLocked(serviceSID)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := d.lookup(sidOrUniqueName)
+	if c == nil {
+		return nil, nil, fmt.Errorf("conversation %s: %w", sidOrUniqueName, ErrNotFound)
+	}
+	return d, c, nil
+}
+
+// Participants returns the participants of a conversation (SID or
+// unique_name) in list order.
+func (s *Server) Participants(serviceSID, conversation string) ([]Participant, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, c, err := s.conversationLocked(serviceSID, conversation)
+	if err != nil {
+		return nil, err
+	}
+	out := []Participant{}
+	if col := d.participants[c.SID]; col != nil {
+		for _, p := range col.all() {
+			out = append(out, p.clone())
+		}
+	}
+	return out, nil
+}
+
+// ConversationWebhooks returns the scoped webhooks of a conversation (SID or
+// unique_name) in list order.
+func (s *Server) ConversationWebhooks(serviceSID, conversation string) ([]ConversationWebhook, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, c, err := s.conversationLocked(serviceSID, conversation)
+	if err != nil {
+		return nil, err
+	}
+	out := []ConversationWebhook{}
+	if col := d.convWebhooks[c.SID]; col != nil {
+		for _, w := range col.all() {
+			out = append(out, w.clone())
+		}
+	}
+	return out, nil
+}

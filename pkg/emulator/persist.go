@@ -13,6 +13,8 @@ import (
 
 // dataFormat is written; dataFormatV1 (services and conversations only) is
 // still read: its services get the default roles and configuration on load.
+// Participants and conversation webhooks were added to format 2 as optional
+// keys (a file without them has none).
 const (
 	dataFormat   = "convsync-emulator/2"
 	dataFormatV1 = "convsync-emulator/1"
@@ -34,6 +36,10 @@ type serviceRecordJSON struct {
 	Configuration *ServiceConfiguration `json:"configuration,omitempty"`
 	Notifications *ServiceNotifications `json:"notifications,omitempty"`
 	Webhooks      *ServiceWebhooks      `json:"webhooks,omitempty"`
+	// Participants and ConversationWebhooks are every conversation's, in
+	// conversation order, then creation order.
+	Participants         []*Participant         `json:"participants,omitempty"`
+	ConversationWebhooks []*ConversationWebhook `json:"conversation_webhooks,omitempty"`
 }
 
 // load reads s.dataFile. A missing file is an empty start; anything unreadable
@@ -145,6 +151,9 @@ func loadServiceKinds(d *serviceData, rec serviceRecordJSON, nextSeq uint64, bad
 		lastSeq = u.Seq
 		d.users.insert(u)
 	}
+	if err := loadConversationKinds(d, rec, nextSeq, bad); err != nil {
+		return err
+	}
 	if rec.Configuration != nil {
 		d.config = *rec.Configuration
 	}
@@ -153,6 +162,60 @@ func loadServiceKinds(d *serviceData, rec serviceRecordJSON, nextSeq uint64, bad
 	}
 	if rec.Webhooks != nil {
 		d.webhooks = *rec.Webhooks
+	}
+	return nil
+}
+
+// loadConversationKinds checks and loads a service record's participants and
+// conversation-scoped webhooks into d, whose conversations are loaded.
+func loadConversationKinds(d *serviceData, rec serviceRecordJSON, nextSeq uint64, bad func(string, ...any) error) error {
+	for j, p := range rec.Participants {
+		where := fmt.Sprintf("services %s participants[%d]", rec.SID, j)
+		if p == nil || !resource.IsSID(p.SID, "MB") {
+			return bad("%s has no participant SID", where)
+		}
+		c := d.conversations.get(p.ConversationSID)
+		switch {
+		case p.ServiceSID != rec.SID:
+			return bad("%s.service_sid %q is not its service", where, p.ServiceSID)
+		case c == nil:
+			return bad("%s.conversation_sid %q is not a conversation of its service", where, p.ConversationSID)
+		case (p.Identity == "") == (p.Address == ""):
+			return bad("%s needs exactly one of identity and address", where)
+		}
+		col := d.participantsOf(c)
+		switch {
+		case p.Seq >= nextSeq || (col.len() > 0 && p.Seq <= col.all()[col.len()-1].Seq):
+			return bad("%s.seq %d is out of order", where, p.Seq)
+		case col.get(p.SID) != nil:
+			return bad("%s.sid %s appears twice", where, p.SID)
+		case p.Identity != "" && col.byNaturalKey(p.Identity) != nil:
+			return bad("%s.identity %q appears twice in its conversation", where, p.Identity)
+		}
+		col.insert(p)
+	}
+	for j, w := range rec.ConversationWebhooks {
+		where := fmt.Sprintf("services %s conversation_webhooks[%d]", rec.SID, j)
+		if w == nil || !resource.IsSID(w.SID, "WH") {
+			return bad("%s has no webhook SID", where)
+		}
+		c := d.conversations.get(w.ConversationSID)
+		switch {
+		case w.ServiceSID != rec.SID:
+			return bad("%s.service_sid %q is not its service", where, w.ServiceSID)
+		case c == nil:
+			return bad("%s.conversation_sid %q is not a conversation of its service", where, w.ConversationSID)
+		case w.Target != webhookTargetWebhook && w.Target != webhookTargetTrigger && w.Target != webhookTargetStudio:
+			return bad("%s.target %q is not a webhook target", where, w.Target)
+		}
+		col := d.webhooksOf(c)
+		switch {
+		case w.Seq >= nextSeq || (col.len() > 0 && w.Seq <= col.all()[col.len()-1].Seq):
+			return bad("%s.seq %d is out of order", where, w.Seq)
+		case col.get(w.SID) != nil:
+			return bad("%s.sid %s appears twice", where, w.SID)
+		}
+		col.insert(w)
 	}
 	return nil
 }
@@ -167,10 +230,19 @@ func (s *Server) saveLocked() error {
 	f := dataFileJSON{Format: dataFormat, AccountSID: s.accountSID, NextSeq: s.nextSeq}
 	for _, d := range s.services.all() {
 		config, notifications, webhooks := d.config, d.notifications, d.webhooks
-		f.Services = append(f.Services, serviceRecordJSON{
+		rec := serviceRecordJSON{
 			Service: d.svc, Conversations: d.conversations.all(), Roles: d.roles.all(), Users: d.users.all(),
 			Configuration: &config, Notifications: &notifications, Webhooks: &webhooks,
-		})
+		}
+		for _, c := range d.conversations.all() {
+			if col := d.participants[c.SID]; col != nil {
+				rec.Participants = append(rec.Participants, col.all()...)
+			}
+			if col := d.convWebhooks[c.SID]; col != nil {
+				rec.ConversationWebhooks = append(rec.ConversationWebhooks, col.all()...)
+			}
+		}
+		f.Services = append(f.Services, rec)
 	}
 	raw, err := json.Marshal(f)
 	if err != nil {

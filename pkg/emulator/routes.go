@@ -9,7 +9,10 @@ import (
 // routeParams are the path parameters of an API route.
 type routeParams struct {
 	serviceSID string // "" on the /v1/Conversations routes: the default service
-	sid        string // the service, conversation, role or user SID (or unique_name, identity)
+	sid        string // the service, conversation, role, user, participant or webhook SID (or unique_name, identity)
+	// conversation is the {ConversationSid} (SID or unique_name) of the
+	// participant and conversation-webhook routes.
+	conversation string
 	// viaDefault: the request used the /v1/Conversations routes; URLs in the
 	// answer use the same form.
 	viaDefault bool
@@ -45,6 +48,10 @@ const (
 	patternServiceConfiguration = "/v1/Services/{ServiceSid}/Configuration"
 	patternServiceNotifications = "/v1/Services/{ServiceSid}/Configuration/Notifications"
 	patternServiceWebhooks      = "/v1/Services/{ServiceSid}/Configuration/Webhooks"
+	patternServiceParticipants  = "/v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants"
+	patternServiceParticipant   = "/v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}"
+	patternServiceConvWebhooks  = "/v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Webhooks"
+	patternServiceConvWebhook   = "/v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Webhooks/{Sid}"
 	patternDefaultConversations = "/v1/Conversations"
 	patternDefaultConversation  = "/v1/Conversations/{Sid}"
 	patternUnmatched            = "(unmatched)"
@@ -56,7 +63,7 @@ func matchRoute(r *http.Request) route {
 	raw := strings.TrimSuffix(r.URL.EscapedPath(), "/")
 	parts := strings.Split(strings.TrimPrefix(raw, "/"), "/")
 	notFound := route{pattern: patternUnmatched, err: errNotFound(strings.TrimPrefix(r.URL.Path, "/v1"))}
-	if len(parts) < 2 || len(parts) > 5 || parts[0] != "v1" {
+	if len(parts) < 2 || len(parts) > 7 || parts[0] != "v1" {
 		return notFound
 	}
 	for i := range parts {
@@ -105,6 +112,18 @@ func matchRoute(r *http.Request) route {
 	case len(parts) == 5 && parts[1] == "Services" && parts[3] == "Configuration" && parts[4] == "Webhooks":
 		return byMethod(patternServiceWebhooks, routeParams{serviceSID: parts[2]}, map[string]handlerFunc{
 			http.MethodGet: (*Server).fetchWebhooks, http.MethodPost: (*Server).updateWebhooks})
+	case len(parts) == 6 && parts[1] == "Services" && parts[3] == "Conversations" && parts[5] == "Participants":
+		return byMethod(patternServiceParticipants, routeParams{serviceSID: parts[2], conversation: parts[4]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).listParticipants, http.MethodPost: (*Server).createParticipant})
+	case len(parts) == 7 && parts[1] == "Services" && parts[3] == "Conversations" && parts[5] == "Participants":
+		return byMethod(patternServiceParticipant, routeParams{serviceSID: parts[2], conversation: parts[4], sid: parts[6]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchParticipant, http.MethodPost: (*Server).updateParticipant, http.MethodDelete: (*Server).deleteParticipant})
+	case len(parts) == 6 && parts[1] == "Services" && parts[3] == "Conversations" && parts[5] == "Webhooks":
+		return byMethod(patternServiceConvWebhooks, routeParams{serviceSID: parts[2], conversation: parts[4]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).listConversationWebhooks, http.MethodPost: (*Server).createConversationWebhook})
+	case len(parts) == 7 && parts[1] == "Services" && parts[3] == "Conversations" && parts[5] == "Webhooks":
+		return byMethod(patternServiceConvWebhook, routeParams{serviceSID: parts[2], conversation: parts[4], sid: parts[6]}, map[string]handlerFunc{
+			http.MethodGet: (*Server).fetchConversationWebhook, http.MethodPost: (*Server).updateConversationWebhook, http.MethodDelete: (*Server).deleteConversationWebhook})
 	case len(parts) == 2 && parts[1] == "Conversations":
 		return byMethod(patternDefaultConversations, routeParams{viaDefault: true}, conversationListHandlers)
 	case len(parts) == 3 && parts[1] == "Conversations":
