@@ -106,5 +106,46 @@ func (c *CLI) stateCommand() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "mv OLD NEW",
+		Short: "Record a managed resource under a new address (a renamed spec), keeping its SID",
+		Long: "Moves the state entry at OLD to NEW, keeping the resource's SID, service and applied values, " +
+			"so that a renamed spec keeps its resource instead of planning a delete and a create. Nothing is sent to Twilio. " +
+			"It refuses when OLD is not in the state, when NEW already is, and when the two are of different kinds. " +
+			"convsync plan detects a renamed spec by its natural key (unique_name, identity) on its own; this is for the rest (roles, services, a conversation without unique_name).",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, err := resource.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			to, err := resource.ParseAddress(args[1])
+			if err != nil {
+				return err
+			}
+			for _, a := range []resource.Address{from, to} {
+				if resource.IsDeposed(a) {
+					return fmt.Errorf("%s is a deposed entry, which the next apply deletes: it cannot be moved", a)
+				}
+			}
+			sf, err := c.openState("convsync state mv", false)
+			if err != nil {
+				return err
+			}
+			defer sf.Close()
+			var moved *state.Resource
+			if err := sf.Update(func(s *state.State) error {
+				moved, err = s.Move(from, to)
+				if err != nil {
+					return fmt.Errorf("%w (state %s)", err, c.global.statePath)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			c.printf("Moved %s to %s (%s). Nothing changed in Twilio.\n", from, to, moved.SID)
+			return nil
+		},
+	})
 	return cmd
 }
