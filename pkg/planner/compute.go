@@ -83,6 +83,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
 	c.resolveClaims(plan)
 	c.findSuspects(plan)
+	c.warnExisting(plan)
 	c.countCascades(plan)
 	c.linkDependencies(plan)
 	c.checkCycles(plan)
@@ -682,6 +683,79 @@ func (c *computer) planRemoved() []Change {
 		out = append(out, ch)
 	}
 	return out
+}
+
+// warnExisting warns on each create of a kind without a natural key (a
+// service, a role) when its parent already holds a resource that convsync
+// does not manage with every readable field the spec sets (a service of
+// the same friendly_name): after a lost state file, that is most likely
+// the one the spec describes, and creating would make a second. Twilio
+// lets two such resources exist side by side, so this never fails the
+// plan; the warning names the import command that adopts it. (A kind with
+// a natural key fails the plan instead: see resolveClaims.)
+func (c *computer) warnExisting(plan *Plan) {
+	skip := map[string]bool{}
+	for _, ch := range plan.Changes {
+		if ch.SID != "" {
+			skip[ch.SID] = true
+		}
+	}
+	for _, s := range plan.Suspects {
+		skip[s.SID] = true // reported already, as a copy of a create of ours
+	}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		kind := resource.Schema(ch.Address.Kind)
+		if ch.Action != Create || ch.Desired == nil || kind.NaturalKey != "" || kind.Singleton || !ch.NewParent.Address.IsZero() {
+			continue
+		}
+		parentSID := ch.NewParent.SID
+		if kind.Parent != "" && parentSID == "" {
+			continue
+		}
+		for _, o := range c.snap.Under(kind.Kind, parentKey(kind.Kind, parentSID)) {
+			if c.owned[o.SID] || c.adopted[o.SID] || skip[o.SID] || !sameSetFields(kind, ch.Desired.Values, o.Values) {
+				continue
+			}
+			what := "with the same " + fieldNames(createFields(kind, readable(kind, ch.Desired.Values), nil))
+			if name, ok := ch.Desired.Values[resource.FieldFriendlyName]; ok {
+				what = "named " + quote(name)
+			}
+			where := ""
+			if kind.Parent != "" {
+				where = " in " + lower(kind.Parent) + " " + parentSID
+			}
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf("a %s %s already exists (%s)%s that convsync does not manage; if it is this one, adopt it with convsync import %s %s",
+				lower(kind.Kind), what, o.SID, where, ch.Address, resource.ImportID(kind.Kind, parentSID, o.SID)))
+		}
+	}
+}
+
+// readable returns the values of want that Twilio shows (not write-only,
+// not secret).
+func readable(kind *resource.KindSchema, want resource.Values) resource.Values {
+	out := resource.Values{}
+	for _, f := range kind.Fields {
+		if v, ok := want[f.Name]; ok && !f.WriteOnly && !f.Secret {
+			out[f.Name] = v
+		}
+	}
+	return out
+}
+
+// sameSetFields reports whether have shows every readable field of want
+// with the same meaning (and want sets at least one).
+func sameSetFields(kind *resource.KindSchema, want, have resource.Values) bool {
+	r := readable(kind, want)
+	if len(r) == 0 {
+		return false
+	}
+	for name, v := range r {
+		if !equal(kind.Field(name), v, have[name]) {
+			return false
+		}
+	}
+	return true
 }
 
 // countCascades records, on each step that deletes a parent, how many of

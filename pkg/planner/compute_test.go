@@ -250,6 +250,19 @@ func TestComputeGolden(t *testing.T) {
 			},
 		},
 		{
+			// The state file was lost: the account already holds the
+			// service (and its conversation), which convsync no longer knows.
+			name: "lost_state_warns_of_existing_service",
+			desired: []resource.Desired{
+				desiredService("support", "Customer support"),
+				desiredConv("vip", "support", resource.Values{resource.FieldUniqueName: "vip"}),
+			},
+			world: func() *world {
+				return newWorld().service("", svcSID, "Customer support", false).service("", svcSID2, "Sales", false).
+					conversation("", convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip"}, nil)
+			},
+		},
+		{
 			name: "prevent_destroy_fails_the_plan",
 			desired: func() []resource.Desired {
 				d := desiredService("support", "Renamed")
