@@ -121,8 +121,19 @@ func isUndocumentedStatus(v prismViolation) bool {
 }
 
 // repeatedFormKeys are the array parameters twilio-go sends as a repeated form
-// key (Permission=a&Permission=b), by the route suffix they belong to.
-var repeatedFormKeys = map[string]string{"Permission": "/Roles", "Filters": "/Configuration/Webhooks"}
+// key (Permission=a&Permission=b), each with the routes it belongs to (path
+// segments after /v1/Services/{IS}).
+var repeatedFormKeys = map[string]func(rest []string) bool{
+	"Permission": func(rest []string) bool { return rest[0] == "Roles" && len(rest) <= 2 },
+	"Filters":    func(rest []string) bool { return len(rest) == 2 && rest[0] == "Configuration" && rest[1] == "Webhooks" },
+	// Conversation-scoped webhooks: .../Conversations/{CH}/Webhooks[/{WH}].
+	"Configuration.Filters":  scopedWebhookRoute,
+	"Configuration.Triggers": scopedWebhookRoute,
+}
+
+func scopedWebhookRoute(rest []string) bool {
+	return (len(rest) == 3 || len(rest) == 4) && rest[0] == "Conversations" && rest[2] == "Webhooks"
+}
 
 // isPrismMisreport reports whether v is one of the two known cases where
 // Prism 5.16 is wrong, and nothing else:
@@ -131,9 +142,10 @@ var repeatedFormKeys = map[string]string{"Permission": "/Roles", "Filters": "/Co
 //     form-urlencoded body is style=form, explode=true, which is exactly
 //     Permission=a&Permission=b, what twilio-go sends; Prism nevertheless
 //     reports "Request body property Permission must be array" (also with two
-//     or more values). Excused only for Permission on POST .../Roles[/{RL}]
-//     and Filters on POST .../Configuration/Webhooks, with that exact message,
-//     and only when the request really carried the key.
+//     or more values). Excused only for Permission on POST .../Roles[/{RL}],
+//     Filters on POST .../Configuration/Webhooks, and Configuration.Filters
+//     and Configuration.Triggers on POST .../Conversations/{CH}/Webhooks[/{WH}],
+//     with that exact message, and only when the request really carried the key.
 //  2. method: null in a service webhook configuration. The contract's own
 //     example fetchEmpty answers "method": null for an unconfigured service,
 //     but its schema makes method a $ref to a non-nullable enum (OpenAPI 3.0
@@ -144,11 +156,12 @@ func isPrismMisreport(req *http.Request, body map[string]any, v prismViolation) 
 	path := req.URL.Path
 	if len(v.Location) == 3 && v.Location[0] == "request" && v.Location[1] == "body" {
 		key := v.Location[2]
-		suffix, ok := repeatedFormKeys[key]
+		route, ok := repeatedFormKeys[key]
 		if !ok || req.Method != http.MethodPost || v.Code != "type" || v.Message != "Request body property "+key+" must be array" {
 			return false
 		}
-		if !strings.HasSuffix(path, suffix) && !(key == "Permission" && strings.Contains(path, "/Roles/")) {
+		parts := strings.Split(strings.TrimPrefix(path, "/v1/Services/"), "/")
+		if !strings.HasPrefix(path, "/v1/Services/") || len(parts) < 2 || !route(parts[1:]) {
 			return false
 		}
 		return len(requestForm(req)[key]) > 0
@@ -447,6 +460,114 @@ func TestContract(t *testing.T) {
 	if _, err := tw.FetchServiceWebhookConfiguration(svcSID); err != nil {
 		t.Fatalf("FetchServiceWebhookConfiguration: %v", err)
 	}
+
+	// Participants: chat (every create field), SMS, WhatsApp, Group MMS; fetch
+	// by SID and identity, update with every field, list paged, delete.
+	host, err := tw.CreateServiceConversation(svcSID, (&conversations.CreateServiceConversationParams{}).SetUniqueName("hosts"))
+	if err != nil {
+		t.Fatalf("CreateServiceConversation (hosts): %v", err)
+	}
+	chat, err := tw.CreateServiceConversationParticipant(svcSID, "hosts", (&conversations.CreateServiceConversationParticipantParams{}).
+		SetIdentity("alice@example.com").SetAttributes(`{"seat":1}`).SetRoleSid(*convRole.Sid).
+		SetDateCreated(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)).SetDateUpdated(time.Date(2024, 2, 2, 0, 0, 0, 0, time.UTC)).
+		SetXTwilioWebhookEnabled("false"))
+	if err != nil {
+		t.Fatalf("CreateServiceConversationParticipant (chat): %v", err)
+	}
+	sms, err := tw.CreateServiceConversationParticipant(svcSID, *host.Sid, (&conversations.CreateServiceConversationParticipantParams{}).
+		SetMessagingBindingAddress("+15558675310").SetMessagingBindingProxyAddress("+15017122661"))
+	if err != nil {
+		t.Fatalf("CreateServiceConversationParticipant (sms): %v", err)
+	}
+	if _, err := tw.CreateServiceConversationParticipant(svcSID, *host.Sid, (&conversations.CreateServiceConversationParticipantParams{}).
+		SetMessagingBindingAddress("whatsapp:+15558675311").SetMessagingBindingProxyAddress("whatsapp:+15017122661")); err != nil {
+		t.Fatalf("CreateServiceConversationParticipant (whatsapp): %v", err)
+	}
+	if _, err := tw.CreateServiceConversationParticipant(svcSID, *host.Sid, (&conversations.CreateServiceConversationParticipantParams{}).
+		SetIdentity("gmms").SetMessagingBindingProjectedAddress("+15017122662")); err != nil {
+		t.Fatalf("CreateServiceConversationParticipant (group MMS): %v", err)
+	}
+	if _, err := tw.FetchServiceConversationParticipant(svcSID, *host.Sid, *chat.Sid); err != nil {
+		t.Fatalf("FetchServiceConversationParticipant: %v", err)
+	}
+	if _, err := tw.FetchServiceConversationParticipant(svcSID, "hosts", "alice@example.com"); err != nil {
+		t.Fatalf("FetchServiceConversationParticipant by identity: %v", err)
+	}
+	if _, err := tw.UpdateServiceConversationParticipant(svcSID, *host.Sid, *chat.Sid, (&conversations.UpdateServiceConversationParticipantParams{}).
+		SetIdentity("alice2@example.com").SetAttributes(`{"seat":2}`).SetRoleSid(*cfg0.DefaultConversationRoleSid).
+		SetMessagingBindingProjectedAddress("+15017122663").SetLastReadMessageIndex(0).SetLastReadTimestamp("2024-03-01T12:00:00Z").
+		SetDateCreated(time.Date(2024, 2, 3, 0, 0, 0, 0, time.UTC)).SetDateUpdated(time.Date(2024, 2, 4, 0, 0, 0, 0, time.UTC)).
+		SetXTwilioWebhookEnabled("true")); err != nil {
+		t.Fatalf("UpdateServiceConversationParticipant: %v", err)
+	}
+	if _, err := tw.UpdateServiceConversationParticipant(svcSID, *host.Sid, *sms.Sid, (&conversations.UpdateServiceConversationParticipantParams{}).
+		SetMessagingBindingProxyAddress("+15017122661").SetAttributes(`{"vip":true}`)); err != nil {
+		t.Fatalf("UpdateServiceConversationParticipant (sms): %v", err)
+	}
+	if got, err := tw.ListServiceConversationParticipant(svcSID, *host.Sid, &conversations.ListServiceConversationParticipantParams{PageSize: ptr(3)}); err != nil || len(got) != 4 {
+		t.Fatalf("ListServiceConversationParticipant: %d, %v", len(got), err)
+	}
+	if err := tw.DeleteServiceConversationParticipant(svcSID, *host.Sid, *sms.Sid, (&conversations.DeleteServiceConversationParticipantParams{}).
+		SetXTwilioWebhookEnabled("false")); err != nil {
+		t.Fatalf("DeleteServiceConversationParticipant: %v", err)
+	}
+
+	// Conversation-scoped webhooks: each target with every field, fetch,
+	// update, list paged, delete.
+	hook, err := tw.CreateServiceConversationScopedWebhook(svcSID, *host.Sid, (&conversations.CreateServiceConversationScopedWebhookParams{}).
+		SetTarget("webhook").SetConfigurationUrl("https://example.com/hook").SetConfigurationMethod("post").
+		SetConfigurationFilters([]string{"onMessageAdded", "onParticipantAdded"}).SetConfigurationReplayAfter(0))
+	if err != nil {
+		t.Fatalf("CreateServiceConversationScopedWebhook (webhook): %v", err)
+	}
+	if got := (*hook.Configuration).(map[string]any)["filters"]; fmt.Sprint(got) != "[onMessageAdded onParticipantAdded]" {
+		t.Fatalf("the repeated Configuration.Filters key arrived as %v", got)
+	}
+	trigger, err := tw.CreateServiceConversationScopedWebhook(svcSID, "hosts", (&conversations.CreateServiceConversationScopedWebhookParams{}).
+		SetTarget("trigger").SetConfigurationUrl("https://example.com/trigger").SetConfigurationMethod("get").
+		SetConfigurationTriggers([]string{"help", "stop"}))
+	if err != nil {
+		t.Fatalf("CreateServiceConversationScopedWebhook (trigger): %v", err)
+	}
+	if got := (*trigger.Configuration).(map[string]any)["triggers"]; fmt.Sprint(got) != "[help stop]" {
+		t.Fatalf("the repeated Configuration.Triggers key arrived as %v", got)
+	}
+	studio, err := tw.CreateServiceConversationScopedWebhook(svcSID, *host.Sid, (&conversations.CreateServiceConversationScopedWebhookParams{}).
+		SetTarget("studio").SetConfigurationFlowSid("FW0123456789abcdef0123456789abcdef").SetConfigurationReplayAfter(3))
+	if err != nil {
+		t.Fatalf("CreateServiceConversationScopedWebhook (studio): %v", err)
+	}
+	if _, err := tw.FetchServiceConversationScopedWebhook(svcSID, *host.Sid, *hook.Sid); err != nil {
+		t.Fatalf("FetchServiceConversationScopedWebhook: %v", err)
+	}
+	if _, err := tw.UpdateServiceConversationScopedWebhook(svcSID, *host.Sid, *hook.Sid, (&conversations.UpdateServiceConversationScopedWebhookParams{}).
+		SetConfigurationUrl("https://example.com/hook2").SetConfigurationMethod("get").SetConfigurationFilters([]string{"onConversationUpdated"})); err != nil {
+		t.Fatalf("UpdateServiceConversationScopedWebhook (webhook): %v", err)
+	}
+	if _, err := tw.UpdateServiceConversationScopedWebhook(svcSID, *host.Sid, *trigger.Sid, (&conversations.UpdateServiceConversationScopedWebhookParams{}).
+		SetConfigurationTriggers([]string{"info"})); err != nil {
+		t.Fatalf("UpdateServiceConversationScopedWebhook (trigger): %v", err)
+	}
+	if _, err := tw.UpdateServiceConversationScopedWebhook(svcSID, *host.Sid, *studio.Sid, (&conversations.UpdateServiceConversationScopedWebhookParams{}).
+		SetConfigurationFlowSid("FW0123456789abcdef0123456789abcdee")); err != nil {
+		t.Fatalf("UpdateServiceConversationScopedWebhook (studio): %v", err)
+	}
+	if got, err := tw.ListServiceConversationScopedWebhook(svcSID, *host.Sid, &conversations.ListServiceConversationScopedWebhookParams{PageSize: ptr(2)}); err != nil || len(got) != 3 {
+		t.Fatalf("ListServiceConversationScopedWebhook: %d, %v", len(got), err)
+	}
+	if err := tw.DeleteServiceConversationScopedWebhook(svcSID, *host.Sid, *studio.Sid); err != nil {
+		t.Fatalf("DeleteServiceConversationScopedWebhook: %v", err)
+	}
+	_, err = tw.CreateServiceConversationParticipant(svcSID, *host.Sid, (&conversations.CreateServiceConversationParticipantParams{}).SetIdentity("gmms"))
+	wantRestError(t, err, 409, CodeIdentityInConversation)
+	_, err = tw.CreateServiceConversationParticipant(svcSID, *host.Sid, (&conversations.CreateServiceConversationParticipantParams{}).
+		SetMessagingBindingAddress("+15017122661").SetMessagingBindingProxyAddress("+15017122661"))
+	wantRestError(t, err, 400, CodeAddressEqualsProxy)
+	_, err = tw.FetchServiceConversationScopedWebhook(svcSID, *host.Sid, "WH00000000000000000000000000000000")
+	wantRestError(t, err, 404, CodeWebhookNotFound)
+	_, err = tw.CreateServiceConversationScopedWebhook(svcSID, *host.Sid, (&conversations.CreateServiceConversationScopedWebhookParams{}).
+		SetTarget("trigger").SetConfigurationUrl("https://example.com/t").SetConfigurationTriggers([]string{"a", "b", "c", "d", "e", "f"}))
+	wantRestError(t, err, 400, CodeTooManyTriggers)
 
 	// Errors, decoded by twilio-go. The contract describes no error bodies, so
 	// Prism only checks that the requests themselves are valid.
