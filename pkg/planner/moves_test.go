@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/convsync/convsync/pkg/resource"
@@ -156,5 +157,27 @@ func TestMoveInTheJSONPlan(t *testing.T) {
 	}
 	if got.Summary["move"] != 2 || got.Summary["update"] != 1 {
 		t.Errorf("summary %v", got.Summary)
+	}
+}
+
+// A saved plan keeps where a move comes from: apply PLANFILE re-keys the
+// same entry.
+func TestSavedPlanKeepsTheMove(t *testing.T) {
+	w := newWorld().service("support", svcSID, "S", true).
+		conversation("vip", convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip"}, nil)
+	plan, err := Compute([]resource.Desired{desiredService("support", "S"), desiredConv("vip-support", "support", resource.Values{resource.FieldUniqueName: "vip"})}, w.st, w.build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "p.plan")
+	if err := Save(path, plan); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mv := findChange(t, loaded, "conversation.vip-support"); mv.Action != Move || mv.MovedFrom != convAddr("vip") || mv.SID != convSID {
+		t.Fatalf("loaded step: %+v", mv)
 	}
 }
