@@ -125,6 +125,24 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
+	case "participants", "conversation-webhooks":
+		if r.Method != http.MethodGet {
+			notAllowed()
+			return
+		}
+		q := r.URL.Query()
+		var out any
+		var err error
+		if name == "participants" {
+			out, err = s.Participants(q.Get("service"), q.Get("conversation"))
+		} else {
+			out, err = s.ConversationWebhooks(q.Get("service"), q.Get("conversation"))
+		}
+		if err != nil {
+			writeError(w, errNotFound(r.URL.Path))
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	case "role-permission-order", "webhook-filter-order":
 		if r.Method != http.MethodPut {
 			notAllowed()

@@ -45,7 +45,8 @@ type Faults struct {
 	Latency time.Duration
 	// ActionsPerSecondPerService limits, per service, conversation creates and
 	// deletes together with role and user creates, updates and deletes (and,
-	// at the same rate, updates per conversation) as Twilio does (30/s in
+	// at the same rate, per conversation its updates together with its
+	// participant creates, updates and deletes) as Twilio does (30/s in
 	// production); over it the answer is 429 / 20429 with Retry-After. 0 turns
 	// the limit off.
 	ActionsPerSecondPerService float64

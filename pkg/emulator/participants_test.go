@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -550,4 +551,35 @@ func TestRestartKeepsParticipantsAndWebhooks(t *testing.T) {
 	tw2 := twilioFor(t, startServer(t, emu2))
 	_, err = tw2.CreateServiceConversationParticipant(is, "kept", (&conversations.CreateServiceConversationParticipantParams{}).SetIdentity("b"))
 	wantRestError(t, err, 409, CodeIdentityInConversation)
+}
+
+// TestAdminParticipantsAndWebhooks: the admin routes show both kinds, and an
+// unknown conversation is 404.
+func TestAdminParticipantsAndWebhooks(t *testing.T) {
+	f := newConvFixture(t)
+	if _, err := f.tw.CreateServiceConversationScopedWebhook(f.is, f.conv, (&conversations.CreateServiceConversationScopedWebhookParams{}).
+		SetTarget("studio").SetConfigurationFlowSid("FW0123456789abcdef0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, []map[string]any) {
+		req, _ := http.NewRequest("GET", f.hs.URL+path, nil)
+		req.SetBasicAuth(testAccountSID, testAuthToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, ps := get("/__emulator/participants?service=" + f.is + "&conversation=conv"); st != 200 || len(ps) != 2 || ps[0]["identity"] != "alice" || ps[1]["address"] != testAddress {
+		t.Fatalf("admin participants: %d %v", st, ps)
+	}
+	if st, ws := get("/__emulator/conversation-webhooks?service=" + f.is + "&conversation=" + f.conv); st != 200 || len(ws) != 1 || ws[0]["target"] != "studio" {
+		t.Fatalf("admin conversation-webhooks: %d %v", st, ws)
+	}
+	if st, _ := get("/__emulator/participants?service=" + f.is + "&conversation=nope"); st != 404 {
+		t.Fatalf("admin participants of unknown conversation: %d", st)
+	}
 }
