@@ -18,7 +18,10 @@ func TestMoveReKeysAndKeepsEverythingElse(t *testing.T) {
 	if err := f.Update(func(s *State) error { s.Put(old.Clone()); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Update(func(s *State) error { _, err := s.Move(conversationAddr("vip"), conversationAddr("vip-support")); return err }); err != nil {
+	if err := f.Update(func(s *State) error {
+		_, err := s.Move(conversationAddr("vip"), conversationAddr("vip-support"))
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if f.Get(conversationAddr("vip")) != nil {
