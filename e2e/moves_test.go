@@ -72,12 +72,16 @@ func TestRenamedSpecKeepsItsSID(t *testing.T) {
 
 // TestLostStateWarnsOfExistingServices: with the state file gone, the plan
 // still creates the services (Twilio allows two of a name) but says, on
-// each, that one of that name exists and how to adopt it.
+// each, that one of that name exists and how to adopt it. Once the service
+// is imported, a conversation's unique_name held in it fails the plan with
+// its own import command.
 func TestLostStateWarnsOfExistingServices(t *testing.T) {
 	e := newEnv(t)
 	e.writeSpec("services.yaml", supportSpec)
+	e.writeSpec("vip.yaml", vipSpec)
 	e.must(0, "apply", "--auto-approve")
 	supportSID := e.stateSID("service.support")
+	vipSID := e.stateSID("conversation.vip")
 	if err := os.Remove(e.state); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +91,17 @@ func TestLostStateWarnsOfExistingServices(t *testing.T) {
 		t.Fatalf("plan output lacks %q:\n%s", want, r)
 	}
 	e.must(0, "import", "service.support", "/Services/"+supportSID)
-	if r := e.must(0, "plan"); strings.Contains(r.stdout, `a service named "Customer support"`) {
+	r = e.must(1, "plan")
+	if strings.Contains(r.stdout, `a service named "Customer support"`) {
 		t.Fatalf("the warning stays after the import:\n%s", r)
+	}
+	wantCmd := "convsync import conversation.vip /Services/" + supportSID + "/Conversations/" + vipSID
+	if !strings.Contains(r.stderr, wantCmd) {
+		t.Fatalf("plan should name %q:\n%s", wantCmd, r)
+	}
+	e.must(0, "import", "conversation.vip", "/Services/"+supportSID+"/Conversations/"+vipSID)
+	// Only service.sales (lost too, not imported) is still to create.
+	if r := e.must(0, "plan"); strings.Contains(r.stdout, "conversation.vip will be created") || !strings.Contains(r.stdout, "Plan: 1 to create") {
+		t.Fatalf("after both imports:\n%s", r)
 	}
 }
