@@ -176,6 +176,9 @@ func parseParticipantChange(r *http.Request, create bool) (participantChange, *a
 		}
 	}
 	ch.projectedAddress = nonEmpty("MessagingBinding.ProjectedAddress")
+	if create && ch.projectedAddress != nil && *ch.projectedAddress == "null" {
+		ch.projectedAddress = nil // the literal null removes it; on a create there is nothing to remove
+	}
 	if ch.projectedAddress != nil && utf8.RuneCountInString(*ch.projectedAddress) > maxAddressChars {
 		return ch, errInvalidParam("MessagingBinding.ProjectedAddress must be at most %d characters", maxAddressChars)
 	}

@@ -140,6 +140,15 @@ func TestParticipantAndWebhookRules(t *testing.T) {
 		{name: "identity already in the conversation", call: create(f.conv, newP().SetIdentity("alice")), status: 409, code: CodeIdentityInConversation},
 		{name: "binding already in the conversation", call: create(f.conv, newP().SetMessagingBindingAddress(testAddress).SetMessagingBindingProxyAddress(testProxy)), status: 409, code: CodeBindingInConversation},
 		{name: "binding in another active conversation", call: create(f.other, newP().SetMessagingBindingAddress(testAddress).SetMessagingBindingProxyAddress(testProxy)), status: 409, code: CodeBindingInActiveConv},
+		{name: "binding in a conversation of another service", call: func() error {
+			dc, err := tw.CreateConversation(nil)
+			if err != nil {
+				return err
+			}
+			_, err = tw.CreateServiceConversationParticipant(f.emu.DefaultServiceSID(), *dc.Sid, newP().SetMessagingBindingAddress(testAddress).SetMessagingBindingProxyAddress(testProxy))
+			return err
+		}, status: 409, code: CodeBindingInActiveConv},
+		{name: "projected address alone", call: create(f.conv, newP().SetMessagingBindingProjectedAddress(testProxy)), status: 400, code: CodeInvalidParameter},
 		// Participants: closed conversations.
 		{name: "add to a closed conversation", call: create(f.closed, newP().SetIdentity("carol")), status: 400, code: CodeConversationClosed},
 		{name: "update in a closed conversation", call: update(f.closed, f.closedMB, newU().SetAttributes(`{"a":1}`)), status: 400, code: CodeConversationClosed},
