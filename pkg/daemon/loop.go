@@ -638,9 +638,9 @@ func planErrorText(err error) string {
 }
 
 func summarize(counts map[string]int, failed, deferred int) string {
-	order := []planner.Action{planner.Create, planner.Update, planner.Replace, planner.Delete, planner.Adopt, planner.Forget}
+	order := []planner.Action{planner.Create, planner.Update, planner.Replace, planner.Delete, planner.Adopt, planner.Move, planner.Forget}
 	past := map[planner.Action]string{planner.Create: "created", planner.Update: "updated", planner.Replace: "replaced",
-		planner.Delete: "deleted", planner.Adopt: "adopted", planner.Forget: "forgotten"}
+		planner.Delete: "deleted", planner.Adopt: "adopted", planner.Forget: "forgotten", planner.Move: "moved"}
 	var parts []string
 	for _, a := range order {
 		if n := counts[string(a)]; n > 0 {
