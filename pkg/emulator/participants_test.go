@@ -591,4 +591,13 @@ func TestAdminParticipantsAndWebhooks(t *testing.T) {
 	if st, _ := get("/__emulator/participants?service=" + f.is + "&conversation=nope"); st != 404 {
 		t.Fatalf("admin participants of unknown conversation: %d", st)
 	}
+	st := f.emu.Stats()
+	for route, want := range map[string]int64{
+		"POST /v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants": 3,
+		"POST /v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Webhooks":     1,
+	} {
+		if st.ByRoute[route] != want {
+			t.Errorf("stats %s = %d, want %d", route, st.ByRoute[route], want)
+		}
+	}
 }
