@@ -171,18 +171,50 @@ func parseFile(file string, data []byte) (docs []parsedDoc, problems Errors) {
 
 var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError turns a syntax error into a problem. The library reports a line but
-// no column; errors it reports without a line are placed at the start of the
-// document being read.
+// yamlError turns a syntax error into a problem. The library reports a line
+// (not always the right one) but no column; errors it reports without a line
+// are placed at the start of the document being read. A tab in a line's
+// indentation, the usual cause of "found character that cannot start any
+// token", is found in the source and placed exactly, with a hint; a file
+// that looks like Markdown says so.
 func (p *parser) yamlError(err error, fallbackLine int) {
-	msg := err.Error()
-	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
-		if line, convErr := strconv.Atoi(m[1]); convErr == nil && line > 0 {
-			p.add(position{line: line}, "", "invalid YAML: %s", m[2])
-			return
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := fallbackLine
+	if m := yamlErrorLine.FindStringSubmatch(err.Error()); m != nil {
+		if n, convErr := strconv.Atoi(m[1]); convErr == nil && n > 0 {
+			line, msg = n, m[2]
 		}
 	}
-	p.add(position{line: fallbackLine}, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	lines := strings.Split(string(p.src), "\n")
+	if strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token") {
+		// The tab in the indentation of the line named or of a neighbour
+		// (the library is often one line off), nearest first.
+		for _, n := range []int{line, line + 1, line - 1} {
+			if n < 1 || n > len(lines) {
+				continue
+			}
+			for i, r := range lines[n-1] {
+				if r == '\t' {
+					p.add(position{line: n, column: i + 1}, "", "invalid YAML: a tab indents this line; YAML indentation must use spaces (%s)", msg)
+					return
+				}
+				if r != ' ' {
+					break
+				}
+			}
+		}
+	}
+	// Markdown: a code fence, or headings in a file with no kind: line.
+	fence, heading, kind := false, false, false
+	for _, l := range lines {
+		fence = fence || strings.HasPrefix(l, "```")
+		heading = heading || strings.HasPrefix(l, "# ") || strings.HasPrefix(l, "## ")
+		kind = kind || strings.HasPrefix(l, "kind:")
+	}
+	if fence || heading && !kind {
+		msg += " (this file looks like Markdown, not a YAML spec: rename it or move it out of the spec folder)"
+	}
+	p.add(position{line: line}, "", "invalid YAML: %s", msg)
 }
 
 // checkText refuses content that is not UTF-8 text: invalid UTF-8, and the

@@ -366,6 +366,8 @@ type verdict struct {
 	retryAfter time.Duration
 	// mayHaveActed: the attempt may have changed something on Twilio's side.
 	mayHaveActed bool
+	// attempts, if not 0, caps the operation's attempts below MaxAttempts.
+	attempts int
 }
 
 func (c *Client) run(ctx context.Context, cl call) error {
@@ -388,7 +390,7 @@ func (c *Client) run(ctx context.Context, cl call) error {
 
 		v := c.judge(ctx, cl, at, err, mayHaveActed)
 		mayHaveActed = mayHaveActed || v.mayHaveActed
-		willRetry := v.retry && attemptNo < c.cfg.MaxAttempts
+		willRetry := v.retry && attemptNo < c.cfg.MaxAttempts && (v.attempts == 0 || attemptNo < v.attempts)
 		c.record(cl, at, attemptNo, elapsed, v.err, willRetry)
 		if v.err == nil {
 			return nil
@@ -464,7 +466,12 @@ func (c *Client) judge(ctx context.Context, cl call, at *attempt, err error, ear
 		return verdict{err: terr}
 	}
 	if !sent {
-		return verdict{err: terr, retry: true} // nothing reached Twilio
+		// Nothing reached Twilio; some errors deserve few or no retries.
+		if explained, attempts := explainTransport(c.base, terr.err); attempts > 0 {
+			terr.err = explained
+			return verdict{err: terr, retry: attempts > 1, attempts: attempts}
+		}
+		return verdict{err: terr, retry: true}
 	}
 	if cl.create {
 		return verdict{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, terr)}

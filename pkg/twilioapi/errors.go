@@ -2,11 +2,14 @@ package twilioapi
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -36,8 +39,14 @@ func (e *APIError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.Status == http.StatusUnauthorized {
+		b.WriteString(" (" + hintUnauthorized + ")")
+	}
 	return b.String()
 }
+
+// hintUnauthorized follows a 401: the credentials, or the server they went to.
+const hintUnauthorized = "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET), and --api-url / CONVSYNC_API_URL: the emulator accepts only the credentials it printed at start"
 
 // IsNotFound reports whether err is Twilio's "not found" (404 / 20404).
 func IsNotFound(err error) bool {
@@ -155,4 +164,38 @@ func bodySnippet(body []byte) string {
 func StillInFlight(err error) bool {
 	var t *transportError
 	return errors.As(err, &t) && t.sent && t.callerGaveUp
+}
+
+// plainError is an operator-facing explanation of a transport error that
+// keeps the original for errors.Is and errors.As.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (e *plainError) Error() string { return e.msg }
+func (e *plainError) Unwrap() error { return e.err }
+
+// explainTransport recognises the transport errors that retrying cannot fix
+// soon, for a request that never reached the server at base (nil: Twilio).
+// It returns the error in words an operator can act on, and how many
+// attempts the operation deserves in all: 1 for a server that does not speak
+// TLS (it never will), 2 for a refused connection (one quick retry, in case
+// the server was restarting); 0 for any other error, which keeps the usual
+// retries.
+func explainTransport(base *url.URL, err error) (error, int) {
+	where := "https://" + apiHost
+	if base != nil {
+		where = base.String()
+	}
+	var header tls.RecordHeaderError
+	switch {
+	case errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &header):
+		return &plainError{msg: fmt.Sprintf("the server at %s does not speak TLS; use http:// for the emulator", where), err: err}, 1
+	case errors.Is(err, syscall.ECONNREFUSED) && base != nil:
+		return &plainError{msg: fmt.Sprintf("connection refused: nothing listens at %s; is the emulator running, and is --api-url / CONVSYNC_API_URL right?", where), err: err}, 2
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &plainError{msg: fmt.Sprintf("connection refused by %s: check the network, proxy or firewall", where), err: err}, 2
+	}
+	return err, 0
 }
