@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	e.writeSpec("ops.yaml", "kind: Conversation\nname: ops\nservice: support\nunique_name: ops\nfriendly_name: Ops room\n")
 	r = e.must(1, "plan")
-	wantCmd := "convsync import conversation.ops /Services/" + supportSID + "/Conversations/" + ops.SID
+	wantCmd := e.pasted("convsync import conversation.ops /Services/" + supportSID + "/Conversations/" + ops.SID)
 	if !strings.Contains(r.stderr, wantCmd) {
 		t.Fatalf("plan should name the import command %q:\n%s", wantCmd, r)
 	}

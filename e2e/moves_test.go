@@ -86,7 +86,7 @@ func TestLostStateWarnsOfExistingServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.must(0, "plan")
-	want := `a service named "Customer support" already exists (` + supportSID + `) that convsync does not manage; if it is this one, adopt it with convsync import service.support /Services/` + supportSID
+	want := `a service named "Customer support" already exists (` + supportSID + `) that convsync does not manage; if it is this one, adopt it with ` + e.pasted("convsync import service.support /Services/"+supportSID)
 	if !strings.Contains(r.stdout, want) {
 		t.Fatalf("plan output lacks %q:\n%s", want, r)
 	}
@@ -95,7 +95,7 @@ func TestLostStateWarnsOfExistingServices(t *testing.T) {
 	if strings.Contains(r.stdout, `a service named "Customer support"`) {
 		t.Fatalf("the warning stays after the import:\n%s", r)
 	}
-	wantCmd := "convsync import conversation.vip /Services/" + supportSID + "/Conversations/" + vipSID
+	wantCmd := e.pasted("convsync import conversation.vip /Services/" + supportSID + "/Conversations/" + vipSID)
 	if !strings.Contains(r.stderr, wantCmd) {
 		t.Fatalf("plan should name %q:\n%s", wantCmd, r)
 	}

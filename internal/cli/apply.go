@@ -14,6 +14,7 @@ import (
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/planner"
+	"github.com/convsync/convsync/pkg/spec"
 	"github.com/convsync/convsync/pkg/state"
 )
 
@@ -64,7 +65,9 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 	if planFile != "" && len(targets) > 0 {
 		return fmt.Errorf("--target cannot be used with a saved plan: plan again with --target")
 	}
-	s, err := c.newSession()
+	// A saved plan holds everything it applies: the specs are not loaded, so
+	// invalid YAML files around it (in the current folder) cannot stop it.
+	s, err := c.newSession(planFile == "")
 	if err != nil {
 		return err
 	}
@@ -84,10 +87,13 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		if err := plan.CheckFresh(sf.Lineage(), sf.Serial()); err != nil {
 			return err
 		}
-		if plan.SpecHash != s.specs.Hash {
+		if set, err := spec.LoadDir(c.global.dir); err == nil && plan.SpecHash != set.Hash {
 			s.log.Warn("the specs changed since the plan was saved; applying the saved plan as it is")
 		}
 	} else {
+		if err := checkNotEmptied(c.global.dir, len(s.specs.Resources), stateSize(sf), sf.Path()); err != nil {
+			return err
+		}
 		// The live state, not a copy: nothing writes it until the apply
 		// below, and the plan keeps nothing of it.
 		sf.View(func(st *state.State) {
@@ -99,7 +105,7 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		if err := engine.WriteSizeHints(engine.SizeHintsPath(c.global.statePath), s.engine.SeenSizes); err != nil {
 			s.log.Debug("could not keep the service sizes for the next refresh", zap.Error(err))
 		}
-		if err := planner.RenderHuman(c.stdout, plan); err != nil {
+		if err := c.renderHuman(plan, len(targets) > 0); err != nil {
 			return err
 		}
 		if !plan.HasChanges() {

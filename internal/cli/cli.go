@@ -178,13 +178,18 @@ func (c *CLI) client(log *zap.Logger, observe func(twilioapi.Call)) (*twilioapi.
 
 // openState opens the state file; read-only opens take no lock.
 func (c *CLI) openState(holder string, readOnly bool) (*state.File, error) {
-	return state.Open(c.global.statePath, state.Options{
+	sf, err := state.Open(c.global.statePath, state.Options{
 		LockTimeout:     c.global.lockTimeout,
 		ReadOnly:        readOnly,
 		Holder:          holder,
 		Emergency:       c.stderr,
 		ConvsyncVersion: Version,
 	})
+	var locked *state.LockedError
+	if errors.As(err, &locked) {
+		return nil, fmt.Errorf("%w; to wait longer, use --lock-timeout (now %s), e.g. --lock-timeout 2m", err, c.global.lockTimeout)
+	}
+	return sf, err
 }
 
 // session is what plan and apply share: logger, specs, client, engine.
@@ -195,14 +200,18 @@ type session struct {
 	engine *engine.Engine
 }
 
-func (c *CLI) newSession() (*session, error) {
+// newSession builds the session; withSpecs false leaves specs nil (apply
+// PLANFILE needs none, and must not fail on the YAML files around it).
+func (c *CLI) newSession(withSpecs bool) (*session, error) {
 	log, err := c.logger()
 	if err != nil {
 		return nil, err
 	}
-	set, err := c.loadSpecs()
-	if err != nil {
-		return nil, err
+	var set *spec.Set
+	if withSpecs {
+		if set, err = c.loadSpecs(); err != nil {
+			return nil, err
+		}
 	}
 	client, err := c.client(log, nil)
 	if err != nil {
@@ -222,12 +231,13 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// printPlanErrors prints every reason a plan failed, one per line.
+// planError prints every reason a plan failed, one per line.
 func (c *CLI) planError(err error) error {
 	var pe planner.Errors
 	if errors.As(err, &pe) {
 		for _, e := range pe {
-			fmt.Fprintln(c.stderr, strings.TrimSpace(e.Error()))
+			// Pasted hints (convsync import …) carry --dir and --state.
+			fmt.Fprintln(c.stderr, c.withFlags(strings.TrimSpace(e.Error())))
 		}
 		return fmt.Errorf("the plan cannot be made (%d %s); nothing was changed", len(pe), plural(len(pe), "problem", "problems"))
 	}

@@ -97,7 +97,7 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	if kind != addr.Kind {
 		return fmt.Errorf("%s is a %s address, but %s names a %s", addr, strings.ToLower(string(addr.Kind)), id, strings.ToLower(string(kind)))
 	}
-	s, err := c.newSession()
+	s, err := c.newSession(true)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"io"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/convsync/convsync/pkg/planner"
@@ -54,7 +57,7 @@ func (c *CLI) runPlan(o planOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.newSession()
+	s, err := c.newSession(true)
 	if err != nil {
 		return err
 	}
@@ -64,6 +67,9 @@ func (c *CLI) runPlan(o planOptions) error {
 		return err
 	}
 	defer sf.Close()
+	if err := checkNotEmptied(c.global.dir, len(s.specs.Resources), stateSize(sf), sf.Path()); err != nil {
+		return err
+	}
 	var plan *planner.Plan
 	// The live state, not a copy (a 100,000-resource copy costs 0.2 s): this
 	// read-only open has no writer, and the plan keeps nothing of it.
@@ -76,7 +82,7 @@ func (c *CLI) runPlan(o planOptions) error {
 	if o.json {
 		err = planner.RenderJSON(c.stdout, plan)
 	} else {
-		err = planner.RenderHuman(c.stdout, plan)
+		err = c.renderHuman(plan, len(targets) > 0)
 	}
 	if err != nil {
 		return err
@@ -86,11 +92,29 @@ func (c *CLI) runPlan(o planOptions) error {
 			return err
 		}
 		if !o.json {
-			c.printf("\nSaved the plan to %s. Apply exactly these steps with: convsync apply %s\n", o.out, o.out)
+			c.printf("\nSaved the plan to %s. Apply exactly these steps with: %s\n", o.out, c.withFlags("convsync apply "+shellQuote(o.out)))
 		}
 	}
 	if o.detailedExitCode && plan.HasChanges() {
 		c.exitCode = ExitChanges
 	}
 	return nil
+}
+
+// partialPlanWarning follows a plan made with --target.
+const partialPlanWarning = "WARNING: this plan is partial (--target): it leaves out every resource the targets do not need, so other changes the specs call for are not shown or applied. Plan without --target to see everything."
+
+// renderHuman prints the plan for a person, with the hints in it carrying
+// this invocation's flags, and warns when --target made it partial.
+func (c *CLI) renderHuman(plan *planner.Plan, targeted bool) error {
+	var b strings.Builder
+	if err := planner.RenderHuman(&b, plan); err != nil {
+		return err
+	}
+	out := c.withFlags(b.String())
+	if targeted {
+		out += "\n" + partialPlanWarning + "\n"
+	}
+	_, err := io.WriteString(c.stdout, out)
+	return err
 }

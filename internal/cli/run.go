@@ -155,7 +155,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 	err = daemon.Run(c.ctx, daemon.Config{
 		Loop: daemon.LoopOptions{
 			Dir:        c.global.dir,
-			Load:       spec.NewCache().LoadDir, // reloads parse only changed files
+			Load:       guardedLoad(spec.NewCache().LoadDir, sf), // reloads parse only changed files
 			Reconciler: rec,
 			Resync:     o.resync,
 			Managed: func() map[string]int {
@@ -193,4 +193,20 @@ func pollInterval(flag time.Duration) time.Duration {
 		return -1
 	}
 	return flag
+}
+
+// guardedLoad refuses a spec set with no resource while the state holds
+// some, as plan and apply do: the daemon then keeps the last good specs
+// (or, at start, makes no pass) instead of deleting everything.
+func guardedLoad(load func(string) (*spec.Set, error), sf *state.File) func(string) (*spec.Set, error) {
+	return func(dir string) (*spec.Set, error) {
+		set, err := load(dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkNotEmptied(dir, len(set.Resources), stateSize(sf), sf.Path()); err != nil {
+			return nil, err
+		}
+		return set, nil
+	}
 }

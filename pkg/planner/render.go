@@ -60,6 +60,9 @@ func RenderHuman(w io.Writer, p *Plan) error {
 			}
 		} else {
 			fmt.Fprintf(&b, "  # %s %s\n", c.Address, actionPhrase(c.Action))
+			if in := createdIn(c); in != "" {
+				fmt.Fprintf(&b, "  # in %s\n", in)
+			}
 		}
 		if c.Reason != "" {
 			fmt.Fprintf(&b, "  # (%s)\n", c.Reason)
@@ -78,17 +81,38 @@ func RenderHuman(w io.Writer, p *Plan) error {
 		b.WriteString("    }\n")
 	}
 	s := p.Summary()
-	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete.\n", s.Create, s.Update, s.Replace, s.Delete)
-	if s.Move > 0 || s.Adopt > 0 || s.Forget > 0 {
+	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
+	if s.Adopt > 0 {
+		// Adoptions (<= steps) change nothing in Twilio, but they are steps.
+		fmt.Fprintf(&b, ", %d to adopt", s.Adopt)
+	}
+	b.WriteString(".\n")
+	if s.Move > 0 || s.Forget > 0 {
 		moves := ""
 		if s.Move > 0 {
 			moves = fmt.Sprintf("%d to move, ", s.Move)
 		}
-		fmt.Fprintf(&b, "State only: %s%d to adopt, %d to forget.\n", moves, s.Adopt, s.Forget)
+		fmt.Fprintf(&b, "State only: %s%d to forget.\n", moves, s.Forget)
 	}
 	renderSuspects(&b, p)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// createdIn names where a create puts its resource, from its NewParent:
+// "service.support" (created by this plan), "service.support (IS…)" or
+// "service IS…" (one not managed here); "" for other steps and top-level kinds.
+func createdIn(c Change) string {
+	if c.Action != Create || c.NewParent.IsZero() {
+		return ""
+	}
+	if !c.NewParent.Address.IsZero() {
+		return c.NewParent.Address.String()
+	}
+	if c.Desired != nil && !c.Desired.Parent.Address.IsZero() {
+		return c.Desired.Parent.Address.String() + " (" + c.NewParent.SID + ")"
+	}
+	return resource.AddressPrefix(resource.Schema(c.Address.Kind).Parent) + " " + c.NewParent.SID
 }
 
 func renderSuspects(b *strings.Builder, p *Plan) {
