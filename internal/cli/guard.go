@@ -18,7 +18,7 @@ func checkNotEmptied(dir string, specResources, stateResources int, statePath st
 	if specResources > 0 || stateResources == 0 {
 		return nil
 	}
-	return fmt.Errorf("refusing to plan: the specs in %s hold no resource, but the state %s holds %d %s, so every one would be deleted; check --dir (%s)",
+	return fmt.Errorf("refusing to plan: the specs in %s hold no resource, but the state %s holds %d %s, so every one would be deleted. Check --dir; %s",
 		dir, statePath, stateResources, plural(stateResources, "resource", "resources"), deleteEverythingHint)
 }
 

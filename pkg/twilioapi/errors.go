@@ -40,13 +40,13 @@ func (e *APIError) Error() string {
 		b.WriteString(e.Message)
 	}
 	if e.Status == http.StatusUnauthorized {
-		b.WriteString(" (" + hintUnauthorized + ")")
+		b.WriteString("; " + hintUnauthorized)
 	}
 	return b.String()
 }
 
 // hintUnauthorized follows a 401: the credentials, or the server they went to.
-const hintUnauthorized = "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET), and --api-url / CONVSYNC_API_URL: the emulator accepts only the credentials it printed at start"
+const hintUnauthorized = "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET) and --api-url / CONVSYNC_API_URL; the emulator accepts only the credentials it printed at start"
 
 // IsNotFound reports whether err is Twilio's "not found" (404 / 20404).
 func IsNotFound(err error) bool {
