@@ -35,9 +35,14 @@ func (c *CLI) emulatorCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "Run a local, stateful Twilio Conversations emulator",
-		Long: `Serves the Conversations v1 API (services and conversations) as Twilio
+		Long: `Serves the Conversations v1 API (services, their roles, users, settings
+and conversations, with participants and conversation webhooks) as Twilio
 does, for trying convsync and for tests, without a Twilio account. See
 docs/emulator.md for what it imitates and what it does not.
+
+--rate-limit here is the emulator's own: how many actions per second per
+service it serves before answering 429 (convsync's client-side limit of the
+same name does not apply to this command).
 
 Credentials come from the flags, else from TWILIO_ACCOUNT_SID and
 TWILIO_AUTH_TOKEN (and TWILIO_API_KEY / TWILIO_API_SECRET); with none, it
@@ -53,7 +58,7 @@ accepts fixed local credentials and prints them.`,
 	f.StringVar(&o.apiSecret, "api-secret", "", "accepted API key secret (default $TWILIO_API_SECRET)")
 	f.StringVar(&o.data, "data", "", "keep all data in this file across restarts (written atomically)")
 	f.DurationVar(&o.latency, "latency", 0, "added latency per request, e.g. 50ms")
-	f.Float64Var(&o.rateLimit, "rate-limit", 0, "conversation creates+deletes per second per service before 429 (Twilio: 30; 0 = off)")
+	f.Float64Var(&o.rateLimit, "rate-limit", 0, "actions per second per service before 429: conversation creates and deletes, role and user creates, updates and deletes (Twilio: 30; 0 = off)")
 	f.IntVar(&o.maxInFlight, "max-in-flight", 0, "requests served at once before 429 with Retry-After (0 = off)")
 	f.Float64Var(&o.errorRateBefore, "error-rate-before", 0, "probability of a 500 before a write is done")
 	f.Float64Var(&o.errorRateAfter, "error-rate-after", 0, "probability of a 500 after a write is done (a lost answer)")

@@ -228,7 +228,20 @@ func TestLockErrorNamesTheFlag(t *testing.T) {
 
 func TestEmulatorHelpShowsItsRateLimit(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "emulator", "--help")
-	if code != 0 || !strings.Contains(out, "--rate-limit float") || !strings.Contains(out, "before 429") {
+	if code != 0 || !strings.Contains(out, "--rate-limit float") || !strings.Contains(out, "role and user creates, updates and deletes") ||
+		!strings.Contains(out, "--rate-limit here is the emulator's own") {
 		t.Fatalf("exit %d, want the emulator's own --rate-limit in its help:\n%s\n%s", code, out, errOut)
+	}
+	// The flag given to the emulator is the emulator's, not the client's.
+	c := New(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, func(string) string { return "" })
+	cmd, rest, err := c.rootCommand().Find([]string{"emulator", "--rate-limit", "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.ParseFlags(rest); err != nil {
+		t.Fatal(err)
+	}
+	if f := cmd.Flags().Lookup("rate-limit"); f.Value.String() != "7" || !strings.Contains(f.Usage, "before 429") || c.global.rateLimit != twilioapi.DefaultActionsPerSecond {
+		t.Errorf("--rate-limit 7 set %q (%s), client limit %g", f.Value, f.Usage, c.global.rateLimit)
 	}
 }
