@@ -94,7 +94,7 @@ func (c *CLI) RunContext(ctx context.Context, args []string) int {
 	case errors.As(err, &ee):
 		return ee.code
 	case err != nil:
-		fmt.Fprintf(c.stderr, "Error: %s\n", err)
+		fmt.Fprintf(c.stderr, "Error: %s\n", c.withFlags(err.Error()))
 		return ExitError
 	}
 	return c.exitCode

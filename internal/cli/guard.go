@@ -46,15 +46,15 @@ func (c *CLI) flagHint() string {
 	return strings.Join(parts, " ")
 }
 
-// withFlags rewrites the "convsync import …" and "convsync apply …" commands
-// in text so that they carry this invocation's --dir, --state and --api-url
-// and work when pasted.
+// withFlags rewrites the "convsync import …", "convsync apply …" and
+// "convsync plan …" commands in text so that they carry this invocation's
+// --dir, --state and --api-url and work when pasted.
 func (c *CLI) withFlags(text string) string {
 	flags := c.flagHint()
 	if flags == "" {
 		return text
 	}
-	for _, cmd := range []string{"convsync import ", "convsync apply "} {
+	for _, cmd := range []string{"convsync import ", "convsync apply ", "convsync plan "} {
 		text = strings.ReplaceAll(text, cmd, cmd+flags+" ")
 	}
 	return text

@@ -133,6 +133,7 @@ func TestHintsCarryTheFlags(t *testing.T) {
 		{"api url, quoted dir", globalOptions{dir: "my specs", statePath: state.DefaultPath, apiURL: "http://127.0.0.1:4010"}, "with: convsync apply p.plan",
 			"with: convsync apply --dir 'my specs' --api-url http://127.0.0.1:4010 p.plan"},
 		{"two hints", globalOptions{dir: "d", statePath: state.DefaultPath}, "`convsync import a b` or `convsync import c d`", "`convsync import --dir d a b` or `convsync import --dir d c d`"},
+		{"plan again", globalOptions{dir: "d", statePath: "s.json"}, "Run convsync plan again", "Run convsync plan --dir d --state s.json again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +186,10 @@ func TestApplyPlanFileIgnoresInvalidSpecs(t *testing.T) {
 	work := t.TempDir()
 	dir, statePath, planPath := filepath.Join(work, "specs"), filepath.Join(work, "state.json"), filepath.Join(work, "p.plan")
 	writeFile(t, filepath.Join(dir, "main.yaml"), "kind: Service\nname: support\nfriendly_name: Support\n")
+	if code, out, errOut := runCLI(t, creds, "apply", "--dir", dir, "--state", statePath, "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	writeFile(t, filepath.Join(dir, "vip.yaml"), "kind: Conversation\nname: vip\nservice: support\nunique_name: vip\n")
 	if code, out, errOut := runCLI(t, creds, "plan", "--dir", dir, "--state", statePath, "--out", planPath); code != 0 {
 		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -192,6 +197,11 @@ func TestApplyPlanFileIgnoresInvalidSpecs(t *testing.T) {
 	code, out, errOut := runCLI(t, creds, "apply", "--dir", dir, "--state", statePath, planPath)
 	if code != 0 || !strings.Contains(out, "1 created") {
 		t.Fatalf("apply PLANFILE: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The plan is stale now; the error's "convsync plan" carries the flags.
+	code, out, errOut = runCLI(t, creds, "apply", "--dir", dir, "--state", statePath, planPath)
+	if want := "Run convsync plan --dir " + dir + " --state " + statePath + " again"; code != ExitError || !strings.Contains(errOut, want) {
+		t.Fatalf("stale apply PLANFILE: exit %d, want 1 and %q\n%s\n%s", code, want, out, errOut)
 	}
 }
 
