@@ -175,8 +175,9 @@ var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // (not always the right one) but no column; errors it reports without a line
 // are placed at the start of the document being read. A tab in a line's
 // indentation, the usual cause of "found character that cannot start any
-// token", is found in the source and placed exactly, with a hint; a file
-// that looks like Markdown says so.
+// token", is found in the source and placed exactly, with a hint, as are a
+// plain value starting with @ or ` and one holding ": "; a file that looks
+// like Markdown says so.
 func (p *parser) yamlError(err error, fallbackLine int) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := fallbackLine
@@ -200,6 +201,28 @@ func (p *parser) yamlError(err error, fallbackLine int) {
 				}
 				if r != ' ' {
 					break
+				}
+			}
+		}
+	}
+	if line >= 1 && line <= len(lines) {
+		text := lines[line-1]
+		switch {
+		case strings.Contains(msg, "cannot start any token"):
+			// A plain value that starts with a reserved indicator (@ or `).
+			for i, r := range text {
+				if (r == '@' || r == '`') && (strings.HasSuffix(strings.TrimRight(text[:i], " "), ":") || strings.HasSuffix(strings.TrimRight(text[:i], " "), "-")) {
+					p.add(position{line: line, column: i + 1}, "", "invalid YAML: a value cannot start with %c unless it is quoted (%s)", r, msg)
+					return
+				}
+			}
+		case strings.Contains(msg, "mapping values are not allowed"):
+			// A plain value holding ": " (or ending in ":").
+			if first := strings.Index(text, ": "); first >= 0 {
+				rest := text[first+2:]
+				if i := strings.Index(rest+" ", ": "); i >= 0 && !strings.HasPrefix(strings.TrimSpace(rest), "\"") && !strings.HasPrefix(strings.TrimSpace(rest), "'") {
+					p.add(position{line: line, column: first + 2 + i + 1}, "", "invalid YAML: a value holding \": \" must be quoted (%s)", msg)
+					return
 				}
 			}
 		}
