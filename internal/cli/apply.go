@@ -155,11 +155,13 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 var pastTense = map[planner.Action]string{
 	planner.Create: "created", planner.Update: "updated", planner.Replace: "replaced",
 	planner.Delete: "deleted", planner.Adopt: "adopted", planner.Forget: "removed from the state",
+	planner.Move: "moved in the state",
 }
 
 var progressive = map[planner.Action]string{
 	planner.Create: "creating", planner.Update: "updating", planner.Replace: "replacing",
 	planner.Delete: "deleting", planner.Adopt: "adopting", planner.Forget: "forgetting",
+	planner.Move: "moving",
 }
 
 func (c *CLI) printEvent(e apply.Event) {
@@ -184,8 +186,8 @@ func (c *CLI) printApplySummary(res *apply.Result) error {
 	c.printf("\nApply %s: %d created, %d updated, %d replaced, %d deleted",
 		map[bool]string{true: "complete", false: "finished with errors"}[failed == 0],
 		done[planner.Create], done[planner.Update], done[planner.Replace], done[planner.Delete])
-	if done[planner.Adopt]+done[planner.Forget] > 0 {
-		c.printf(", %d adopted, %d forgotten", done[planner.Adopt], done[planner.Forget])
+	if done[planner.Adopt]+done[planner.Forget]+done[planner.Move] > 0 {
+		c.printf(", %d adopted, %d moved, %d forgotten", done[planner.Adopt], done[planner.Move], done[planner.Forget])
 	}
 	if failed > 0 {
 		c.printf(", %d failed.\n\nFailed steps:\n", failed)
