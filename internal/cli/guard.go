@@ -69,3 +69,9 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+var errNotYet = errorString("this command is not available yet")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
