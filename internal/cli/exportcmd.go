@@ -134,7 +134,9 @@ func (c *CLI) exportService(ctx context.Context, s *session, svc resource.Observ
 		if err != nil {
 			return f, fmt.Errorf("listing %s of %s: %w", k.Plural, svc.SID, err)
 		}
-		sort.Slice(items, func(i, j int) bool { return items[i].DateCreated.Before(items[j].DateCreated) || items[i].DateCreated.Equal(items[j].DateCreated) && items[i].SID < items[j].SID })
+		sort.Slice(items, func(i, j int) bool {
+			return items[i].DateCreated.Before(items[j].DateCreated) || items[i].DateCreated.Equal(items[j].DateCreated) && items[i].SID < items[j].SID
+		})
 		for _, o := range items {
 			name := svcAddr.Name
 			if !k.Singleton {

@@ -63,7 +63,9 @@ type mapping struct{ node *yaml.Node }
 
 func newMapping() mapping { return mapping{&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}} }
 
-func (m mapping) set(key string, v *yaml.Node) { m.node.Content = append(m.node.Content, scalar(key), v) }
+func (m mapping) set(key string, v *yaml.Node) {
+	m.node.Content = append(m.node.Content, scalar(key), v)
+}
 
 // group returns the nested mapping under key, made on first use.
 func (m mapping) group(key string) mapping {
