@@ -46,9 +46,18 @@ type Options struct {
 	// is tried again after looking for its result (default 3).
 	CreateAttempts int
 	Logger         *zap.Logger
-	// OnEvent is told when each step starts and ends (for progress output).
+	// OnEvent is told when each step starts and ends (for progress output):
+	// every step ends with exactly one Succeeded, Failed, Skipped or
+	// NotStarted event. Events of different steps may come from different
+	// goroutines at once.
 	OnEvent func(Event)
 	Now     func() time.Time
+	// Stop, once closed, stops the apply from starting anything new: steps
+	// in flight run to their end (their calls are not cancelled, and the
+	// state is saved as they finish); every step not started by then ends
+	// NotStarted. Cancelling ctx stops starting steps too, and also cancels
+	// the calls in flight (they fail). nil: only ctx stops the apply.
+	Stop <-chan struct{}
 }
 
 // Phase of a step's event.
@@ -59,6 +68,20 @@ const (
 	Succeeded Phase = "succeeded"
 	Failed    Phase = "failed"
 	Skipped   Phase = "skipped"
+	// NotStarted: the apply was stopped (Options.Stop, or ctx) before this
+	// step started; nothing of it was sent. A replace stopped between its
+	// two halves ends NotStarted too, its error saying what was done.
+	NotStarted Phase = "not_started"
+)
+
+// Outcome is how a step ended.
+type Outcome string
+
+const (
+	OutcomeDone       Outcome = "done"
+	OutcomeFailed     Outcome = "failed"
+	OutcomeSkipped    Outcome = "skipped"     // a step it depends on failed
+	OutcomeNotStarted Outcome = "not_started" // the apply was stopped first
 )
 
 // Event reports one step's progress.
@@ -85,6 +108,20 @@ type StepResult struct {
 	Gone bool
 }
 
+// Outcome tells a step that was done from one that failed, was skipped
+// (ErrSkipped) or was not started (ErrNotStarted).
+func (s StepResult) Outcome() Outcome {
+	switch {
+	case s.Err == nil:
+		return OutcomeDone
+	case errors.Is(s.Err, ErrNotStarted):
+		return OutcomeNotStarted
+	case errors.Is(s.Err, ErrSkipped):
+		return OutcomeSkipped
+	}
+	return OutcomeFailed
+}
+
 // Result is the outcome of an apply.
 type Result struct {
 	Steps []StepResult
@@ -92,9 +129,21 @@ type Result struct {
 	// made after the attempt that was recorded (it landed late): convsync's
 	// own duplicates, deleted.
 	LateDuplicatesDeleted int
+	// Stopped reports that the apply was stopped (Options.Stop or ctx)
+	// before it had started every step.
+	Stopped bool
 }
 
-// Failed returns the steps that failed or were skipped.
+// Outcomes counts the steps by outcome.
+func (r *Result) Outcomes() map[Outcome]int {
+	n := map[Outcome]int{}
+	for _, s := range r.Steps {
+		n[s.Outcome()]++
+	}
+	return n
+}
+
+// Failed returns the steps that failed, were skipped or were not started.
 func (r *Result) Failed() []StepResult {
 	var out []StepResult
 	for _, s := range r.Steps {
@@ -105,7 +154,8 @@ func (r *Result) Failed() []StepResult {
 	return out
 }
 
-// Counts returns how many steps succeeded per action, and how many failed.
+// Counts returns how many steps succeeded per action, and how many did not
+// (failed, skipped or not started: see Outcomes).
 func (r *Result) Counts() (done map[planner.Action]int, failed int) {
 	done = map[planner.Action]int{}
 	for _, s := range r.Steps {
@@ -125,8 +175,8 @@ var ErrSkipped = errors.New("skipped")
 // each other in a cycle.
 var ErrCycle = errors.New("cycle in the plan")
 
-// ErrNotStarted marks a step not started because the apply was cancelled
-// while it waited for the steps before it.
+// ErrNotStarted marks a step not started because the apply was stopped
+// (Options.Stop, or its context) before the step could start.
 var ErrNotStarted = errors.New("not started")
 
 // Apply runs every step of plan that changes something. It returns when all
@@ -148,7 +198,21 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 	if opts.OnEvent == nil {
 		opts.OnEvent = func(Event) {}
 	}
-	a := &applier{api: api, store: store, opts: opts, planned: map[string]bool{}}
+	a := &applier{api: api, store: store, opts: opts, planned: map[string]bool{}, stop: make(chan struct{}), ctxDone: ctx.Done()}
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(a.stop) }) }
+	defer context.AfterFunc(ctx, stop)()
+	if opts.Stop != nil {
+		returned := make(chan struct{})
+		defer close(returned)
+		go func() {
+			select {
+			case <-opts.Stop:
+				stop()
+			case <-returned:
+			}
+		}()
+	}
 	for _, c := range plan.Changes {
 		if c.SID != "" {
 			a.planned[c.SID] = true
@@ -176,6 +240,7 @@ func Apply(ctx context.Context, api API, store Store, plan *planner.Plan, opts O
 	}
 	sort.Slice(res.Steps, func(i, j int) bool { return res.Steps[i].Address.String() < res.Steps[j].Address.String() })
 	res.LateDuplicatesDeleted = int(a.lateDeleted.Load())
+	res.Stopped = a.wasStopped
 	return res
 }
 
@@ -192,6 +257,13 @@ type applier struct {
 	// watchers are the watches for late landings still running.
 	watchers    sync.WaitGroup
 	lateDeleted atomic.Int64
+	// stop is closed once Options.Stop is or ctx is done: nothing new
+	// starts (no step, no further create attempt, no more waiting for a
+	// late landing).
+	stop    chan struct{}
+	ctxDone <-chan struct{}
+	// wasStopped: some step was left unfinished by the stop.
+	wasStopped bool
 }
 
 // lookAlikeKey identifies the creates whose results a lookup could mistake
@@ -233,23 +305,22 @@ func (a *applier) lockLookAlikes(kind resource.Kind, parentSID string, v resourc
 func (a *applier) run(ctx context.Context, g *graph) {
 	s := &scheduler{lanes: map[string][]*node{}, unfinished: len(g.nodes)}
 	s.cond = sync.NewCond(&s.mu)
-	// Once cancelled, idle workers stop waiting: nodes still in flight finish
-	// (their calls fail fast) and release their dependents to the workers
-	// still busy; anything left waiting is marked not started below.
-	stopWaking := context.AfterFunc(ctx, func() {
+	// Once stopped, workers take no more nodes: nodes in flight finish,
+	// and whatever is left is marked not started below.
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-a.stop:
+		case <-finished:
+			return
+		}
 		s.mu.Lock()
 		s.cancelled = true
 		s.cond.Broadcast()
 		s.mu.Unlock()
-	})
-	defer stopWaking()
-	defer func() {
-		for _, n := range g.nodes {
-			if st := g.steps[n.change.Address]; !n.done && st.err == nil {
-				st.err = fmt.Errorf("%w: the apply was cancelled (%v) before this step could start", ErrNotStarted, context.Cause(ctx))
-			}
-		}
 	}()
+	defer a.notStarted(ctx, g)
 	for _, n := range g.nodes {
 		if n.waiting == 0 {
 			s.push(n)
@@ -262,8 +333,8 @@ func (a *applier) run(ctx context.Context, g *graph) {
 			defer wg.Done()
 			for {
 				n := s.take()
-				if n == nil {
-					return
+				if n == nil || a.stopped() {
+					return // a node taken but not run stays not done
 				}
 				var err error
 				if !n.failedDep.IsZero() {
@@ -277,6 +348,70 @@ func (a *applier) run(ctx context.Context, g *graph) {
 		}()
 	}
 	wg.Wait()
+}
+
+// stopped reports whether the apply was stopped (Options.Stop or ctx).
+func (a *applier) stopped() bool {
+	// Options.Stop and ctx are read too, not only the stop they are
+	// forwarded to: a caller that closed or cancelled them sees no step
+	// start after that.
+	select {
+	case <-a.stop:
+		return true
+	case <-a.opts.Stop:
+		return true
+	case <-a.ctxDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// notStarted ends every step the stop left unfinished, once each and in
+// address order: not started (or skipped, when a step it depends on had
+// already failed). A replace stopped between its halves is not started
+// too, its error saying which half was done.
+func (a *applier) notStarted(ctx context.Context, g *graph) {
+	cause := "it was stopped"
+	if ctx.Err() != nil {
+		cause = fmt.Sprintf("it was cancelled (%v)", context.Cause(ctx))
+	}
+	pending := map[resource.Address][]*node{}
+	for _, n := range g.nodes {
+		if st := g.steps[n.change.Address]; !n.done && st.err == nil {
+			pending[n.change.Address] = append(pending[n.change.Address], n)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	a.wasStopped = true
+	addrs := make([]resource.Address, 0, len(pending))
+	for addr := range pending {
+		addrs = append(addrs, addr)
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
+	for _, addr := range addrs {
+		nodes := pending[addr]
+		st := g.steps[addr]
+		first := nodes[0]
+		switch {
+		case !first.first:
+			// The first half of a replace was done.
+			half := "the old one was deleted and creating the new one"
+			if first.op == opDelete {
+				half = "the new one (" + st.sid + ") was created and deleting the old one (recorded in the state as " + resource.DeposedAddress(addr).String() + ")"
+			}
+			st.err = fmt.Errorf("%w: the apply stopped between the two halves of this replace: %s was not started; the next apply finishes it", ErrNotStarted, half)
+		case !first.failedDep.IsZero():
+			st.err = fmt.Errorf("%w: %s failed", ErrSkipped, first.failedDep)
+			a.event(first, Skipped, "", st.err, 0)
+			continue
+		default:
+			st.err = fmt.Errorf("%w: the apply stopped (%s) before this step could start; nothing of it was sent", ErrNotStarted, cause)
+		}
+		a.opts.OnEvent(Event{Address: addr, Action: first.change.Action, Phase: NotStarted, SID: st.sid, Err: st.err})
+	}
 }
 
 // scheduler holds the ready nodes, one queue per lane.
@@ -363,9 +498,6 @@ func (a *applier) event(n *node, p Phase, sid string, err error, d time.Duration
 
 func (a *applier) runNode(ctx context.Context, g *graph, n *node) error {
 	ch := n.change
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 	started := time.Now()
 	if n.first {
 		a.event(n, Started, ch.SID, nil, 0)
@@ -558,7 +690,11 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	var lastInFlight time.Time
 	var firstStart time.Time
 	var intent *state.Pending
+	var lastErr error
 	for attempt := 1; !adoptedEarlier; attempt++ {
+		if attempt > 1 && a.stopped() {
+			return nil, fmt.Errorf("creating: %w (the apply was stopped before another attempt: the intent stays in the state, and the next run adopts what an earlier attempt made, or creates it)", lastErr)
+		}
 		started := a.opts.Now().UTC()
 		if firstStart.IsZero() {
 			firstStart = started
@@ -576,6 +712,7 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 		if err == nil {
 			break
 		}
+		lastErr = err
 		if !errors.Is(err, twilioapi.ErrOutcomeUnknown) {
 			if sent > 1 && twilioapi.IsConflict(err) {
 				// The unique_name is taken: by an earlier attempt that
@@ -690,6 +827,11 @@ func (a *applier) awaitLanding(ctx context.Context, ch *planner.Change, intent *
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
+		case <-a.stop:
+			// Stopped: no more waiting (the caller sends nothing more; the
+			// next plan finds a late landing).
+			t.Stop()
+			return nil, nil
 		case <-t.C:
 		}
 		found, err := a.findPendingSkipping(ctx, ch, intent, skip)
