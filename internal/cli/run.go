@@ -33,6 +33,8 @@ type runOptions struct {
 	backoffMax     time.Duration
 	parallelism    int
 	webhookEnabled bool
+	dryRun         bool
+	progressEvery  time.Duration
 }
 
 func (c *CLI) runCommand() *cobra.Command {
@@ -47,8 +49,12 @@ force. A pass that would delete or replace more than --max-destroy resources
 is refused until an operator allows it (POST /allow-destroy?count=N on
 --listen) or runs convsync apply by hand.
 
+With --dry-run it plans on every trigger and reports what it would do (logs,
+/readyz, /metrics, GET /plan) without changing anything in Twilio or the
+state: a safe first step when rolling it out.
+
 SIGHUP reloads and resyncs; SIGTERM/SIGINT stop gracefully (a second one
-exits at once). Serves /healthz, /readyz and /metrics on --listen, and
+exits at once). Serves /healthz, /readyz, /metrics and GET /plan on --listen, and
 speaks systemd's notify protocol (Type=notify, WatchdogSec) when run by
 systemd. See docs/daemon.md.`,
 		Args: cobra.NoArgs,
@@ -66,6 +72,8 @@ systemd. See docs/daemon.md.`,
 	f.DurationVar(&o.backoffMax, "backoff-max", 10*time.Minute, "longest retry delay for a failing resource")
 	f.IntVar(&o.parallelism, "parallelism", 10, "how many steps of a pass run at once")
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
+	f.BoolVar(&o.dryRun, "dry-run", false, "plan on every trigger and report what would be done (logs, /readyz, /metrics, GET /plan); change nothing in Twilio or the state")
+	f.DurationVar(&o.progressEvery, "progress-interval", 5*time.Second, "how often a pass in progress logs its progress (steps done/total, rate)")
 	return cmd
 }
 
@@ -83,6 +91,8 @@ func (o runOptions) validate() error {
 		return fmt.Errorf("--max-destroy %d: use 0 or more, or -1 for no limit", o.maxDestroy)
 	case o.parallelism < 1:
 		return fmt.Errorf("--parallelism must be at least 1, not %d", o.parallelism)
+	case o.progressEvery <= 0:
+		return fmt.Errorf("--progress-interval %s: use a positive duration", o.progressEvery)
 	case o.backoffBase <= 0 || o.backoffMax < o.backoffBase:
 		return fmt.Errorf("--backoff-base %s and --backoff-max %s: both must be positive, and --backoff-max at least --backoff-base", o.backoffBase, o.backoffMax)
 	}
@@ -106,9 +116,11 @@ func (c *CLI) runDaemon(o runOptions) error {
 	}
 	defer log.Sync() //nolint:errcheck // stderr
 	metrics := daemon.NewMetrics()
+	progress := daemon.NewProgress(log, o.dryRun)
 	var gate *daemon.Gate // set below, before any call is made
 	client, err := c.client(log, func(call twilioapi.Call) {
 		metrics.ObserveAPICall(call)
+		progress.Request()
 		gate.Heartbeat() // every HTTP attempt, for the systemd watchdog
 	})
 	if err != nil {
@@ -121,7 +133,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 		}
 		if host, _, err := net.SplitHostPort(o.listen); err == nil {
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				log.Warn("the HTTP listener is reachable beyond this machine: anyone who reaches " + o.listen + " can read the status and POST /allow-destroy")
+				log.Warn("the HTTP listener is reachable beyond this machine: anyone who reaches " + o.listen + " can read the status and the plan, and POST /allow-destroy")
 			}
 		}
 	}
@@ -145,13 +157,15 @@ func (c *CLI) runDaemon(o runOptions) error {
 	rec := &engine.Reconciler{
 		Engine:       &engine.Engine{API: gate, Logger: log},
 		Store:        sf,
-		ApplyOptions: apply.Options{Parallelism: o.parallelism, WebhookEnabled: o.webhookEnabled, Logger: log},
-		MaxDestroy:   o.maxDestroy,
-		BackoffBase:  o.backoffBase,
-		BackoffMax:   o.backoffMax,
+		ApplyOptions: apply.Options{Parallelism: o.parallelism, WebhookEnabled: o.webhookEnabled, Logger: daemon.ApplyLogger(log), OnEvent: progress.Step},
+		// One log line per step, the pass's size for /readyz, and --dry-run.
+		BeforeApply: progress.BeforeApply,
+		MaxDestroy:  o.maxDestroy,
+		BackoffBase: o.backoffBase,
+		BackoffMax:  o.backoffMax,
 	}
 	log.Info("convsync run starting", zap.String("version", Version), zap.String("dir", c.global.dir), zap.String("state", sf.Path()),
-		zap.Duration("resync", o.resync), zap.Int("max_destroy", o.maxDestroy))
+		zap.Duration("resync", o.resync), zap.Int("max_destroy", o.maxDestroy), zap.Bool("dry_run", o.dryRun))
 	err = daemon.Run(c.ctx, daemon.Config{
 		Loop: daemon.LoopOptions{
 			Dir:        c.global.dir,
@@ -167,8 +181,10 @@ func (c *CLI) runDaemon(o runOptions) error {
 				})
 				return out
 			},
-			Logger:  log,
-			Metrics: metrics,
+			Logger:        log,
+			Metrics:       metrics,
+			Progress:      progress,
+			ProgressEvery: o.progressEvery,
 		},
 		Poll:          pollInterval(o.poll),
 		DebounceQuiet: o.debounce,

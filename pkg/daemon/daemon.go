@@ -24,7 +24,7 @@ type Config struct {
 	// StopTimeout bounds the graceful stop; after it, Twilio calls in flight
 	// are cancelled and Run returns ErrStopTimeout (default 30s).
 	StopTimeout time.Duration
-	// Listener serves /healthz, /readyz, /metrics and /allow-destroy; nil: none.
+	// Listener serves /healthz, /readyz, /metrics, /plan and /allow-destroy; nil: none.
 	Listener net.Listener
 	// Gate is the Twilio API the reconciler uses, closed when stopping.
 	Gate *Gate
@@ -108,6 +108,10 @@ func Run(ctx context.Context, cfg Config) error {
 			onChange(s)
 		}
 	}
+	if cfg.Loop.Progress.DryRun() {
+		log.Warn("dry run: convsync plans on every trigger and reports what it would do; nothing is applied to Twilio or the state")
+	}
+	cfg.Loop.Metrics.SetDryRun(cfg.Loop.Progress.DryRun())
 	loop = NewLoop(cfg.Loop)
 	if cfg.Gate != nil {
 		cfg.Gate.setOnCall(loop.Beat)
@@ -163,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 				log.Error("the HTTP listener failed", zap.Error(err))
 			}
 		})
-		log.Info("serving /healthz, /readyz, /metrics and POST /allow-destroy", zap.String("listen", cfg.Listener.Addr().String()))
+		log.Info("serving /healthz, /readyz, /metrics, /plan and POST /allow-destroy", zap.String("listen", cfg.Listener.Addr().String()))
 	}
 
 	if cfg.Signals != nil {

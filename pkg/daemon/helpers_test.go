@@ -76,6 +76,11 @@ type fakeReconciler struct {
 	failing              map[resource.Address]error
 	// ctxErrs is the pass context's error as each pass ended.
 	ctxErrs []error
+	// plan, if set, is the plan a successful pass returns.
+	plan *planner.Plan
+	// during, if set, runs inside each pass before it blocks (as the real
+	// reconciler calls its BeforeApply and apply's events).
+	during func()
 }
 
 func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, hash string, full bool, allowDestroy int) (*engine.PassResult, error) {
@@ -85,8 +90,11 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, call)
-	block, err, destroys, limit, deaf := r.block, r.err, r.destroys, r.maxDestroy, r.deaf
+	block, err, destroys, limit, deaf, during := r.block, r.err, r.destroys, r.maxDestroy, r.deaf, r.during
 	r.mu.Unlock()
+	if during != nil {
+		during()
+	}
 	if block != nil && deaf {
 		<-block
 	} else if block != nil {
@@ -110,6 +118,9 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 	}
 	res := &engine.PassResult{Full: full, Plan: &planner.Plan{}}
 	r.mu.Lock()
+	if r.plan != nil {
+		res.Plan = r.plan
+	}
 	res.HeldBack = r.heldBack
 	r.mu.Unlock()
 	if destroys > 0 {

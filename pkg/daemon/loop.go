@@ -80,6 +80,13 @@ type LoopOptions struct {
 
 	Logger  *zap.Logger
 	Metrics *Metrics
+	// Progress follows each pass's steps (see Progress for its wiring into
+	// the reconciler) and holds the --dry-run switch. Nil: one that only
+	// knows when passes start and end.
+	Progress *Progress
+	// ProgressEvery is how often a pass in flight logs its progress
+	// (default 5s; negative: never).
+	ProgressEvery time.Duration
 	// OnChange is called (from the worker) after every reload and pass, for
 	// systemd STATUS lines and readiness.
 	OnChange func(Status)
@@ -112,6 +119,10 @@ type Loop struct {
 	announced bool
 	// lastPassStart is when the last pass began.
 	lastPassStart time.Time
+	// lastPlan is the plan of the last pass that made one, as plan --json
+	// renders it; lastPlanPass is that pass.
+	lastPlan     []byte
+	lastPlanPass planMeta
 }
 
 // request is the work pending for the next pass.
@@ -152,6 +163,12 @@ func NewLoop(opts LoopOptions) *Loop {
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.Progress == nil {
+		opts.Progress = NewProgress(opts.Logger, false)
+	}
+	if opts.ProgressEvery == 0 {
+		opts.ProgressEvery = 5 * time.Second
 	}
 	l := &Loop{opts: opts, kick: make(chan struct{}, 1)}
 	l.pending.allowDestroy = -1
@@ -338,20 +355,31 @@ func (l *Loop) runOnce(work context.Context, req request) (full bool) {
 		return false
 	}
 
-	report := &PassReport{Trigger: trigger, Full: req.full, Started: time.Now(), SpecHash: set.Hash}
+	report := &PassReport{Trigger: trigger, Full: req.full, Started: time.Now(), SpecHash: set.Hash, DryRun: l.opts.Progress.DryRun()}
 	l.mu.Lock()
 	l.lastPassStart = report.Started
 	l.mu.Unlock()
 	if req.allowDestroy >= 0 {
 		report.AllowedDestroys = req.allowDestroy
 	}
+	l.opts.Progress.begin(trigger, l.opts.ProgressEvery)
 	res, err := l.opts.Reconciler.Pass(work, set.Resources, set.Hash, req.full, req.allowDestroy)
+	logged := l.opts.Progress.end()
 	report.Finished = time.Now()
 	report.Duration = report.Finished.Sub(report.Started)
 	if res != nil {
 		report.Full = res.Full
 	}
 	steps := report.fill(res, err)
+	if report.DryRun && res != nil && res.Applied != nil {
+		// The reconciler is not wired to Progress.BeforeApply: a bug, and
+		// one an operator must hear of, since the dry run was not dry.
+		l.opts.Logger.Error("--dry-run: the pass applied changes; the reconciler's BeforeApply is not wired to the daemon (a bug in convsync)")
+	}
+	if res != nil && res.Plan != nil {
+		l.keepPlan(res.Plan, report)
+	}
+	report.loggedSteps = logged
 	// Read here, between passes: the reconciler is busy (locked) during one.
 	failing := map[string]string{}
 	for a, err := range l.opts.Reconciler.Failing() {
@@ -434,9 +462,14 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 	for _, s := range report.Suspects {
 		log.Warn("a resource nobody manages looks like a copy left by a late create", zap.String("problem", s))
 	}
+	if report.DryRun {
+		l.logDryRun(log, report)
+	}
 	switch report.Outcome {
 	case OutcomeSuccess:
-		if report.Changed() {
+		if report.DryRun {
+			// logDryRun said it all.
+		} else if report.Changed() {
 			log.Info("pass applied changes", zap.String("summary", report.Summary))
 		} else {
 			log.Info("pass found nothing to change", zap.String("summary", report.Summary))
@@ -444,7 +477,17 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 	case OutcomePartial:
 		log.Warn("pass finished with failed or held-back steps; failed steps are retried with backoff, held-back ones when their spec changes or at the next full resync", zap.String("summary", report.Summary))
 		for _, f := range report.FailedSteps {
-			log.Warn("step failed", zap.String("address", f.Address), zap.String("error", f.Error))
+			if report.loggedSteps[f.addr] {
+				continue // its own line was logged as it failed
+			}
+			fields := []zap.Field{zap.String("address", f.Address), zap.String("action", f.Action), zap.String("error", f.Error)}
+			if f.HTTPStatus != 0 {
+				fields = append(fields, zap.Int("http_status", f.HTTPStatus))
+			}
+			if f.TwilioCode != 0 {
+				fields = append(fields, zap.Int("twilio_code", f.TwilioCode))
+			}
+			log.Warn("step failed", fields...)
 		}
 		for _, h := range report.HeldBack {
 			log.Warn("held back: the plan found a problem with this resource; the rest of the plan was applied", zap.String("address", h.Address), zap.String("problem", h.Problem))
@@ -518,13 +561,45 @@ type PassReport struct {
 	FailingResources int       `json:"failing_resources"`
 	Error            string    `json:"error,omitempty"`
 	NextAttempt      time.Time `json:"next_attempt,omitzero"`
+	// DryRun: the pass planned and applied nothing (--dry-run).
+	DryRun bool `json:"dry_run,omitempty"`
+	// Planned counts the plan's steps by action: what the pass applied, or
+	// in a dry run what it would have applied. Held-back and deferred steps
+	// are not in it.
+	Planned map[string]int `json:"planned,omitempty"`
+	// PlannedChanges lists a dry run's steps (the first maxPlannedChanges;
+	// GET /plan has them all).
+	PlannedChanges   []PlannedChange `json:"planned_changes,omitempty"`
+	PlannedTruncated bool            `json:"planned_changes_truncated,omitempty"`
+
+	// loggedSteps are the steps whose end was logged as it happened.
+	loggedSteps map[resource.Address]bool
+	// planChanged: a dry run's plan differs from the last one logged.
+	planChanged bool
 }
+
+// PlannedChange is one step a dry run would apply.
+type PlannedChange struct {
+	Address string   `json:"address"`
+	Action  string   `json:"action"`
+	SID     string   `json:"sid,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Fields  []string `json:"fields,omitempty"`
+}
+
+// maxPlannedChanges bounds PassReport.PlannedChanges (and /readyz).
+const maxPlannedChanges = 100
 
 // FailedStep is one step that failed in a pass.
 type FailedStep struct {
 	Address string `json:"address"`
 	Action  string `json:"action"`
 	Error   string `json:"error"`
+	// HTTPStatus and TwilioCode are from Twilio's answer, when there was one.
+	HTTPStatus int `json:"http_status,omitempty"`
+	TwilioCode int `json:"twilio_code,omitempty"`
+
+	addr resource.Address
 }
 
 // HeldBack is one resource a pass left out, and why.
@@ -555,6 +630,9 @@ type stepOutcome struct{ action, outcome string }
 // fill classifies a pass's result and error into the report.
 func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 	r.DurationSeconds = r.Duration.Seconds()
+	if res != nil && res.Plan != nil {
+		r.fillPlanned(res.Plan)
+	}
 	var tooMany *engine.TooManyDestroysError
 	switch {
 	case errors.As(err, &tooMany):
@@ -606,7 +684,9 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 			}
 			steps = append(steps, stepOutcome{string(s.Action), outcome})
 			if s.Err != nil {
-				r.FailedSteps = append(r.FailedSteps, FailedStep{Address: s.Address.String(), Action: string(s.Action), Error: s.Err.Error()})
+				code, status := twilioCode(s.Err)
+				r.FailedSteps = append(r.FailedSteps, FailedStep{Address: s.Address.String(), Action: string(s.Action), Error: s.Err.Error(),
+					HTTPStatus: status, TwilioCode: code, addr: s.Address})
 			}
 		}
 		if failed > 0 {
@@ -614,6 +694,9 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 		}
 	}
 	r.Summary = summarize(r.Counts, r.Failed, len(r.Deferred))
+	if r.DryRun {
+		r.Summary = "dry run: " + summarizePlanned(r.Planned, len(r.Deferred))
+	}
 	if n := len(r.HeldBack); n > 0 {
 		r.Summary = strings.TrimSuffix(r.Summary, "no changes")
 		if r.Summary != "" {
@@ -680,10 +763,14 @@ type Status struct {
 		LockHeld bool           `json:"lock_held"`
 		Managed  map[string]int `json:"managed,omitempty"`
 	} `json:"state"`
-	LastPass   *PassReport       `json:"last_pass,omitempty"`
-	Failing    map[string]string `json:"failing,omitempty"`
-	NextResync time.Time         `json:"next_resync,omitzero"`
-	Stopping   bool              `json:"stopping,omitempty"`
+	// DryRun: the daemon plans and reports, and changes nothing (--dry-run).
+	DryRun bool `json:"dry_run,omitempty"`
+	// PassInProgress is the pass running now, with its steps done and total.
+	PassInProgress *PassProgress     `json:"pass_in_progress,omitempty"`
+	LastPass       *PassReport       `json:"last_pass,omitempty"`
+	Failing        map[string]string `json:"failing,omitempty"`
+	NextResync     time.Time         `json:"next_resync,omitzero"`
+	Stopping       bool              `json:"stopping,omitempty"`
 }
 
 // Status returns the loop's current status. The state lock is filled in by
@@ -713,6 +800,8 @@ func (l *Loop) Status() Status {
 	}
 	s.NextResync = l.nextResync
 	s.Stopping = l.stopping
+	s.DryRun = l.opts.Progress.DryRun()
+	s.PassInProgress = l.opts.Progress.Snapshot()
 	s.evaluate()
 	return s
 }
@@ -746,6 +835,9 @@ func (s Status) statusLine() string {
 		b.WriteString("waiting for valid specs")
 	case s.LastPass == nil:
 		b.WriteString("specs loaded; first pass running")
+	case s.PassInProgress != nil && s.PassInProgress.Phase == PhaseApplying:
+		p := s.PassInProgress
+		fmt.Fprintf(&b, "pass running (%s): %d/%d steps", p.Trigger, p.StepsDone, p.StepsTotal)
 	default:
 		p := s.LastPass
 		fmt.Fprintf(&b, "last pass %s (%s): %s", p.Finished.Format(time.TimeOnly), p.Trigger, p.Summary)
@@ -763,6 +855,9 @@ func (s Status) statusLine() string {
 	}
 	if !s.Specs.LastReloadOK {
 		b.WriteString("; SPEC RELOAD FAILED, last good specs in force")
+	}
+	if s.DryRun {
+		b.WriteString("; DRY RUN, nothing is applied")
 	}
 	return strings.ReplaceAll(b.String(), "\n", " ")
 }

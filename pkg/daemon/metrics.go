@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/twilioapi"
 )
 
@@ -31,6 +32,8 @@ const (
 	MetricReady            = "convsync_ready"
 	MetricDestroyAllowance = "convsync_destroy_allowance_pending"
 	MetricHeldBack         = "convsync_held_back_resources"
+	MetricDryRun           = "convsync_dry_run"
+	MetricPlannedSteps     = "convsync_planned_steps"
 )
 
 // Metrics are the daemon's Prometheus metrics, on their own registry (with
@@ -55,6 +58,8 @@ type Metrics struct {
 	ready         prometheus.Gauge
 	allowance     prometheus.Gauge
 	heldBack      prometheus.Gauge
+	dryRun        prometheus.Gauge
+	planned       *prometheus.GaugeVec
 }
 
 // NewMetrics registers every metric on a new registry.
@@ -104,10 +109,15 @@ func NewMetrics() *Metrics {
 			Help: "1 while an operator's one-pass deletion allowance waits for its pass."}),
 		heldBack: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricHeldBack,
 			Help: "Resources the last pass held back because planning found a problem with them (or with a step they wait for); the rest was applied."}),
+		dryRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricDryRun,
+			Help: "1 when convsync run only plans and reports (--dry-run): nothing is applied to Twilio or the state."}),
+		planned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricPlannedSteps,
+			Help: "Steps in the last pass's plan, by action: what it applied or, with --dry-run, what it would have applied."},
+			[]string{"action"}),
 	}
 	m.Registry.MustRegister(m.passes, m.passDuration, m.refused, m.steps, m.apiRequests, m.apiDuration,
 		m.rateLimited, m.lastSuccess, m.reloads, m.lastReloadOK, m.lastReloadAt, m.managed, m.failing,
-		m.specResources, m.ready, m.allowance, m.heldBack,
+		m.specResources, m.ready, m.allowance, m.heldBack, m.dryRun, m.planned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -156,7 +166,11 @@ func (m *Metrics) pass(r *PassReport, steps []stepOutcome) {
 	if r.Outcome == OutcomeRefused {
 		m.refused.Inc()
 	}
-	if r.Outcome == OutcomeSuccess && len(r.Deferred) == 0 && len(r.HeldBack) == 0 && r.FailingResources == 0 {
+	wouldChange := false
+	for _, n := range r.Planned {
+		wouldChange = wouldChange || (r.DryRun && n > 0)
+	}
+	if r.Outcome == OutcomeSuccess && len(r.Deferred) == 0 && len(r.HeldBack) == 0 && r.FailingResources == 0 && !wouldChange {
 		// Only a pass that left nothing undone: a resource stuck in backoff
 		// must not keep this fresh (alerts key on it).
 		m.lastSuccess.Set(float64(r.Finished.UnixNano()) / 1e9)
@@ -195,5 +209,24 @@ func (m *Metrics) setReady(ready bool) {
 func (m *Metrics) setAllowance(pending bool) {
 	if m != nil {
 		m.allowance.Set(map[bool]float64{true: 1}[pending])
+	}
+}
+
+// SetDryRun sets convsync_dry_run.
+func (m *Metrics) SetDryRun(on bool) {
+	if m != nil {
+		m.dryRun.Set(map[bool]float64{true: 1}[on])
+	}
+}
+
+// plannedActions are the actions convsync_planned_steps always shows.
+var plannedActions = []planner.Action{planner.Create, planner.Update, planner.Replace, planner.Delete, planner.Adopt, planner.Move, planner.Forget}
+
+func (m *Metrics) setPlanned(byAction map[string]int) {
+	if m == nil {
+		return
+	}
+	for _, a := range plannedActions {
+		m.planned.WithLabelValues(string(a)).Set(float64(byAction[string(a)]))
 	}
 }

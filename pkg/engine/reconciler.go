@@ -41,6 +41,14 @@ type Reconciler struct {
 	// resource is deleted (default 2s; negative: at once).
 	ConfirmRemovalsAfter time.Duration
 
+	// BeforeApply, if set, is called with the plan a pass is about to apply
+	// (after the deletion guard, with the steps held back removed). If it
+	// returns false nothing is applied: the pass returns its plan with
+	// Applied nil, and neither Twilio nor the state is written (the daemon's
+	// --dry-run). The daemon's progress report also learns the pass's size
+	// here.
+	BeforeApply func(plan *planner.Plan) bool
+
 	mu        sync.Mutex
 	heldBack  map[resource.Address]string // by the last pass's plan problems
 	removedAt map[resource.Address]time.Time
@@ -192,6 +200,9 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 		return res, &TooManyDestroysError{Count: n, Limit: limit, Addresses: addrs}
 	}
 	if !plan.HasChanges() {
+		return res, nil
+	}
+	if r.BeforeApply != nil && !r.BeforeApply(plan) {
 		return res, nil
 	}
 	res.Applied = r.Engine.Apply(ctx, r.Store, plan, r.ApplyOptions)

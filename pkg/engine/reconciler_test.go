@@ -12,6 +12,7 @@ import (
 	"github.com/convsync/convsync/internal/testenv"
 	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
 	"github.com/convsync/convsync/pkg/twilioapi"
@@ -277,5 +278,55 @@ func TestPassHoldsBackOnlyWhatAProblemTouches(t *testing.T) {
 	}
 	if _, err := f.emu.Conversation(sid, "ours"); err != nil {
 		t.Errorf("the fixed spec was not applied: %v", err)
+	}
+}
+
+// writes counts the emulator's answers to anything but a GET.
+func writes(emu *emulator.Server) int64 {
+	var n int64
+	for route, c := range emu.Stats().ByRoute {
+		if !strings.HasPrefix(route, "GET ") {
+			n += c
+		}
+	}
+	return n
+}
+
+func TestBeforeApplyFalsePlansWithoutWriting(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx := context.Background()
+	var seen []int
+	dry := true
+	f.rec.BeforeApply = func(p *planner.Plan) bool {
+		seen = append(seen, len(p.Changes))
+		return !dry
+	}
+	desired := []resource.Desired{svc("s", "S")}
+	for i := range 2 {
+		res, err := f.rec.Pass(ctx, desired, "h1", i == 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Applied != nil || res.Plan == nil || res.Plan.Summary().Create != 1 {
+			t.Fatalf("pass %d: want the create planned and nothing applied, got applied=%v plan=%+v", i, res.Applied, res.Plan)
+		}
+	}
+	if n := writes(f.emu); n != 0 {
+		t.Fatalf("%d writes reached Twilio while BeforeApply said no", n)
+	}
+	if st := f.store.State(); len(st.Resources) != 0 || len(st.Pending) != 0 || st.Serial != 0 {
+		t.Fatalf("the state changed: %+v", st)
+	}
+	if len(seen) != 2 || seen[0] != 1 {
+		t.Fatalf("BeforeApply saw %v, want the one-step plan twice", seen)
+	}
+
+	dry = false
+	res, err := f.rec.Pass(ctx, desired, "h1", false, -1)
+	if err != nil || res.Applied == nil || len(res.Applied.Failed()) != 0 {
+		t.Fatalf("once allowed, the pass must apply: %v %+v", err, res)
+	}
+	if f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}) == nil {
+		t.Fatal("the service is not in the state after the allowed pass")
 	}
 }
