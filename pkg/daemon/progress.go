@@ -188,10 +188,17 @@ func (p *Progress) Step(e apply.Event) {
 			return
 		}
 		p.cur.ended[e.Address] = true
-		p.cur.done++
-		if e.Phase != apply.Succeeded {
+		switch e.Phase {
+		case apply.NotStarted:
+			// The pass was stopped before this step: not a change, and not
+			// a line (a stop with 1,000 steps to go would log 1,000).
+			p.mu.Unlock()
+			return
+		case apply.Succeeded:
+		default:
 			p.cur.failed++
 		}
+		p.cur.done++
 		oldSID = p.cur.oldSID[e.Address]
 	}
 	p.mu.Unlock()

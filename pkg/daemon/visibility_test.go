@@ -328,3 +328,17 @@ func TestApplyLoggerDropsOnlyTheAppliersStepLine(t *testing.T) {
 		t.Fatalf("logged: %v", logs.All())
 	}
 }
+
+func TestAStepNeverStartedIsNeitherDoneNorLogged(t *testing.T) {
+	log, logs := observed()
+	p := NewProgress(log, false)
+	p.begin(TriggerFile, -1)
+	p.BeforeApply(threeSteps())
+	p.Step(apply.Event{Address: convAddr("new"), Action: planner.Create, Phase: apply.NotStarted, Err: apply.ErrNotStarted})
+	if s := p.Snapshot(); s.StepsDone != 0 || s.StepsFailed != 0 {
+		t.Fatalf("snapshot: %+v", s)
+	}
+	if logged := p.end(); len(logged) != 1 || logs.Len() != 0 {
+		t.Fatalf("logged %v, lines %v", logged, logs.All())
+	}
+}
