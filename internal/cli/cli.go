@@ -257,12 +257,16 @@ func (c *CLI) versionCommand() *cobra.Command {
 }
 
 func (c *CLI) validateCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the specs without talking to Twilio",
-		Long:  "Loads every *.yaml / *.yml under --dir and reports every problem as file:line:col: message. Exit 0 when valid, 1 otherwise.",
+		Long:  "Loads every *.yaml / *.yml under --dir and reports every problem as file:line:col: message (--json: as JSON, docs/formats.md). Exit 0 when valid, 1 otherwise.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return c.validateJSON() // validatejson.go
+			}
 			set, err := c.loadSpecs()
 			if err != nil {
 				return err
@@ -271,4 +275,6 @@ func (c *CLI) validateCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: valid, and the problems with file, line, column, field and message")
+	return cmd
 }

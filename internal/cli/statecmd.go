@@ -24,7 +24,8 @@ func (c *CLI) stateCommand() *cobra.Command {
 		Use:   "state",
 		Short: "Inspect or edit the state file (never touches Twilio)",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var listJSON bool
+	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the resources convsync manages, with their SIDs",
 		Args:  cobra.NoArgs,
@@ -35,6 +36,9 @@ func (c *CLI) stateCommand() *cobra.Command {
 			}
 			defer sf.Close()
 			st := sf.State()
+			if listJSON {
+				return writeJSON(c.stdout, stateListOf(sf.Lineage(), sf.Serial(), st))
+			}
 			for _, a := range st.Addresses() {
 				r := st.Get(a)
 				c.printf("%s\t%s\n", a, r.SID)
@@ -44,7 +48,9 @@ func (c *CLI) stateCommand() *cobra.Command {
 			}
 			return nil
 		},
-	})
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print the list as JSON: address, kind, sid and parent_sid per resource (docs/formats.md)")
+	cmd.AddCommand(list)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show ADDRESS",
 		Short: "Show what the state holds for one resource",
@@ -148,4 +154,48 @@ func (c *CLI) stateCommand() *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// StateListJSONFormatVersion is the version of state list --json's output
+// (docs/formats.md). Consumers should check the major number.
+const StateListJSONFormatVersion = "1.0"
+
+type stateListEntry struct {
+	Address   string        `json:"address"`
+	Kind      resource.Kind `json:"kind"`
+	SID       string        `json:"sid"`
+	ParentSID string        `json:"parent_sid"`
+	// Deposed: superseded by a replace that created first; the next apply
+	// deletes it.
+	Deposed bool `json:"deposed,omitempty"`
+}
+
+type statePendingEntry struct {
+	Address   string        `json:"address"`
+	Kind      resource.Kind `json:"kind"`
+	ParentSID string        `json:"parent_sid"`
+	StartedAt time.Time     `json:"started_at"`
+}
+
+type stateList struct {
+	FormatVersion string              `json:"format_version"`
+	StateLineage  string              `json:"state_lineage"`
+	StateSerial   uint64              `json:"state_serial"`
+	Resources     []stateListEntry    `json:"resources"`
+	Pending       []statePendingEntry `json:"pending"`
+}
+
+// stateListOf is state list --json: every resource by address, and every
+// create still pending.
+func stateListOf(lineage string, serial uint64, st *state.State) stateList {
+	out := stateList{FormatVersion: StateListJSONFormatVersion, StateLineage: lineage, StateSerial: serial, Resources: []stateListEntry{}, Pending: []statePendingEntry{}}
+	for _, a := range st.Addresses() {
+		r := st.Get(a)
+		out.Resources = append(out.Resources, stateListEntry{Address: a.String(), Kind: a.Kind, SID: r.SID, ParentSID: r.ParentSID, Deposed: resource.IsDeposed(a)})
+	}
+	for _, a := range st.PendingAddresses() {
+		p := st.GetPending(a)
+		out.Pending = append(out.Pending, statePendingEntry{Address: a.String(), Kind: a.Kind, ParentSID: p.ParentSID, StartedAt: p.StartedAt.UTC()})
+	}
+	return out
 }

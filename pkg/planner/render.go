@@ -232,41 +232,52 @@ type jsonSuspect struct {
 
 // RenderJSON writes the machine-readable plan: format_version, changes
 // (address, action, actions as Terraform spells them, reason, changed fields)
-// and the summary counts. No-op steps are left out.
+// and the summary counts. No-op steps are left out. docs/formats.md
+// documents it.
 func RenderJSON(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonDocument(p))
+}
+
+// jsonDocument is the JSON plan of p; a saved plan file (planfile.go) is
+// this document plus what apply needs.
+func jsonDocument(p *Plan) jsonPlan {
 	out := jsonPlan{FormatVersion: JSONFormatVersion, StateLineage: p.StateLineage, StateSerial: p.StateSerial, Summary: p.Summary(), HasChanges: p.HasChanges(), Changes: []jsonChange{}}
 	for _, c := range p.Changes {
 		if c.Action == NoOp {
 			continue
 		}
-		jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action, c.CreateFirst), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
-		if c.Action == Move {
-			jc.PreviousAddress = c.MovedFrom.String()
-			if len(c.Fields) > 0 {
-				jc.Actions = []string{"update"}
-			}
-		}
-		for _, f := range c.Fields {
-			jf := jsonField{Name: f.Name, Type: f.Type, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret, Before: json.RawMessage("null"), After: json.RawMessage("null")}
-			if f.Before != "" && !f.Secret {
-				jf.Before = jsonValue(f.Type, f.Before)
-			}
-			if f.After != "" && !f.Secret {
-				jf.After = jsonValue(f.Type, f.After)
-			}
-			if !f.AfterRef.IsZero() {
-				jf.AfterRef = f.AfterRef.String()
-			}
-			jc.Fields = append(jc.Fields, jf)
-		}
-		out.Changes = append(out.Changes, jc)
+		out.Changes = append(out.Changes, jsonChangeOf(c))
 	}
 	for _, s := range p.Suspects {
 		out.Suspects = append(out.Suspects, jsonSuspect{Kind: s.Kind, SID: s.SID, ParentSID: s.ParentSID, LooksLike: s.LooksLike.String(), Message: s.Message})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
+}
+
+func jsonChangeOf(c Change) jsonChange {
+	jc := jsonChange{Address: c.Address.String(), Action: c.Action, Actions: terraformActions(c.Action, c.CreateFirst), SID: c.SID, Reason: c.Reason, Warnings: c.Warnings, Fields: []jsonField{}}
+	if c.Action == Move {
+		jc.PreviousAddress = c.MovedFrom.String()
+		if len(c.Fields) > 0 {
+			jc.Actions = []string{"update"}
+		}
+	}
+	for _, f := range c.Fields {
+		jf := jsonField{Name: f.Name, Type: f.Type, ForcesReplace: f.ForcesReplace, WriteOnly: f.WriteOnly, Secret: f.Secret, Before: json.RawMessage("null"), After: json.RawMessage("null")}
+		if f.Before != "" && !f.Secret {
+			jf.Before = jsonValue(f.Type, f.Before)
+		}
+		if f.After != "" && !f.Secret {
+			jf.After = jsonValue(f.Type, f.After)
+		}
+		if !f.AfterRef.IsZero() {
+			jf.AfterRef = f.AfterRef.String()
+		}
+		jc.Fields = append(jc.Fields, jf)
+	}
+	return jc
 }
 
 func terraformActions(a Action, createFirst bool) []string {
