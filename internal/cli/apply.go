@@ -23,6 +23,7 @@ type applyOptions struct {
 	parallelism    int
 	webhookEnabled bool
 	targets        []string
+	replace        []string
 }
 
 func (c *CLI) applyCommand() *cobra.Command {
@@ -49,6 +50,7 @@ change Twilio confirms. Exit 1 if any step failed.`,
 	f.IntVar(&o.parallelism, "parallelism", 10, "how many steps run at once")
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
 	f.StringArrayVar(&o.targets, "target", nil, "apply only this address (and what it depends on); repeatable")
+	f.StringArrayVar(&o.replace, "replace", nil, "replace this resource even though nothing forces it; repeatable")
 	return cmd
 }
 
@@ -64,6 +66,13 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 	}
 	if planFile != "" && len(targets) > 0 {
 		return fmt.Errorf("--target cannot be used with a saved plan: plan again with --target")
+	}
+	replace, err := parseReplace(o.replace)
+	if err != nil {
+		return err
+	}
+	if planFile != "" && len(replace) > 0 {
+		return fmt.Errorf("--replace cannot be used with a saved plan: plan again with --replace")
 	}
 	// A saved plan holds everything it applies: the specs are not loaded, so
 	// invalid YAML files around it (in the current folder) cannot stop it.
@@ -97,7 +106,7 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		// The live state, not a copy: nothing writes it until the apply
 		// below, and the plan keeps nothing of it.
 		sf.View(func(st *state.State) {
-			plan, err = s.engine.Plan(c.ctx, s.specs.Resources, s.specs.Hash, st, targets)
+			plan, err = s.engine.PlanWith(c.ctx, s.specs.Resources, s.specs.Hash, st, engine.PlanOptions{Targets: targets, Replace: replace})
 		})
 		if err != nil {
 			return c.planError(err)

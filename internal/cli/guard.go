@@ -8,8 +8,7 @@ import (
 )
 
 // deleteEverythingHint tells an operator how to delete everything on purpose.
-// Update it when convsync destroy exists.
-const deleteEverythingHint = "to delete everything, run convsync destroy (not yet available) or remove the resources' specs one by one"
+const deleteEverythingHint = "to delete everything on purpose, run convsync destroy (it shows what it deletes and asks for yes)"
 
 // checkNotEmptied refuses specs that hold no resource while the state holds
 // some: that is almost always a wrong or empty --dir (or an unmounted

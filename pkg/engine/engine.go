@@ -25,27 +25,67 @@ type Engine struct {
 	SeenSizes map[string]int
 }
 
+// PlanOptions ask for more than the plan of the specs.
+type PlanOptions struct {
+	// Targets cut the plan down to those addresses and the steps they need.
+	Targets []resource.Address
+	// Destroy plans deleting everything the state holds; the desired
+	// resources only supply lifecycle.prevent_destroy (checked after
+	// Targets). Pass the specs when they load, nil when they do not.
+	Destroy bool
+	// Replace forces a replacement of these resources (--replace).
+	Replace []resource.Address
+}
+
 // Plan refreshes Twilio and computes the plan for desired against st. With
 // targets, the plan is cut down to those addresses and the steps they need.
 func (e *Engine) Plan(ctx context.Context, desired []resource.Desired, specHash string, st *state.State, targets []resource.Address) (*planner.Plan, error) {
-	snap, err := planner.Refresh(ctx, e.API, desired, st, e.Refresh)
+	return e.PlanWith(ctx, desired, specHash, st, PlanOptions{Targets: targets})
+}
+
+// PlanWith is Plan with options: a destroy, forced replacements.
+func (e *Engine) PlanWith(ctx context.Context, desired []resource.Desired, specHash string, st *state.State, o PlanOptions) (*planner.Plan, error) {
+	if o.Destroy && len(o.Replace) > 0 {
+		return nil, fmt.Errorf("--replace cannot be used with a destroy: it deletes everything")
+	}
+	if err := planner.CheckReplace(o.Replace, desired, st); err != nil {
+		return nil, err
+	}
+	opts := planner.Options{Destroy: o.Destroy, ForceReplace: o.Replace}
+	snap, err := planner.Refresh(ctx, e.API, planner.RefreshDesired(desired, opts), st, e.Refresh)
 	if err != nil {
 		return nil, err
 	}
 	e.SeenSizes = snap.Sizes()
-	plan, err := planner.Compute(desired, st, snap)
+	plan, err := planner.Compute(desired, st, snap, opts)
 	if plan != nil {
 		plan.SpecHash = specHash
 	}
 	if err != nil {
 		return plan, err
 	}
-	if len(targets) > 0 {
-		if err := Target(plan, targets); err != nil {
+	if len(o.Targets) > 0 {
+		if err := Target(plan, o.Targets); err != nil {
 			return nil, err
 		}
 	}
+	if o.Destroy {
+		if err := planner.CheckPreventDestroy(plan, desired); err != nil {
+			return plan, err
+		}
+	}
 	return plan, nil
+}
+
+// Drift refreshes what the state holds and reports, per resource, the
+// fields whose Twilio value differs from what convsync last applied, and
+// the resources gone from Twilio (plan --refresh-only). It plans nothing.
+func (e *Engine) Drift(ctx context.Context, st *state.State) (*planner.DriftReport, error) {
+	snap, err := planner.RefreshState(ctx, e.API, st, e.Refresh)
+	if err != nil {
+		return nil, err
+	}
+	return planner.ComputeDrift(st, snap), nil
 }
 
 // Apply carries the plan out, recording every change in store.

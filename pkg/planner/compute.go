@@ -47,9 +47,11 @@ func (es Errors) Error() string {
 // Compute compares desired (sorted by address, as the spec loader returns
 // it), the state and a Twilio snapshot, and returns the plan. It fails with
 // Errors when a step would break a rule (prevent_destroy, a unique_name owned
-// by someone else) so that nothing is applied.
-func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan, error) {
+// by someone else) so that nothing is applied. Options (at most one) ask for
+// a destroy or forced replacements (destroy.go).
+func Compute(desired []resource.Desired, st *state.State, snap *Snapshot, opts ...Options) (*Plan, error) {
 	c := &computer{
+		opts:    mergeOptions(opts),
 		st:      st,
 		snap:    snap,
 		byAddr:  map[resource.Address]*Change{},
@@ -60,6 +62,9 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	}
 	for _, r := range st.Resources {
 		c.owned[r.SID] = true
+	}
+	if c.opts.Destroy {
+		desired = nil // plan deleting everything the state holds
 	}
 	// Every address the specs want, before any is planned: a renamed spec
 	// (a move) takes over only an address no spec wants.
@@ -86,6 +91,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 	c.warnExisting(plan)
 	c.countCascades(plan)
 	c.linkDependencies(plan)
+	c.destroyOrder(plan)
 	c.checkCycles(plan)
 	sortChanges(plan.Changes)
 	if len(c.errs) > 0 {
@@ -95,6 +101,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot) (*Plan
 }
 
 type computer struct {
+	opts    Options
 	st      *state.State
 	snap    *Snapshot
 	byAddr  map[resource.Address]*Change
@@ -255,7 +262,7 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		// timer): a replacement for a later edit would lose its history.
 		ch.Fields = nil
 	}
-	if len(ch.Fields) == 0 {
+	if len(ch.Fields) == 0 && !c.opts.forces(d.Address) {
 		ch.Action = NoOp
 		return ch
 	}
@@ -276,10 +283,11 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 	case frozen != "":
 		ch.Action = Replace
 		ch.Reason = frozen
-	default:
+	case len(ch.Fields) > 0:
 		ch.Action = Update
 		ch.Reason = "changed: " + fieldNames(ch.Fields)
 	}
+	c.opts.forceReplace(ch)
 	if ch.Action == Replace {
 		c.checkDestroy(d, ch)
 		// Without a natural key nothing stops the new resource from
@@ -620,7 +628,7 @@ func (c *computer) planRemoved() []Change {
 		ch := Change{Address: r.Address, SID: r.SID, ParentSID: r.ParentSID}
 		if resource.Schema(r.Address.Kind).Singleton {
 			ch.Action = Forget
-			ch.Reason = "no longer in the specs: convsync stops managing it; Twilio keeps its settings as they are (they exist as long as the " + lower(resource.Schema(r.Address.Kind).Parent) + " does and cannot be deleted)"
+			ch.Reason = c.removedWhy() + ": convsync stops managing it; Twilio keeps its settings as they are (they exist as long as the " + lower(resource.Schema(r.Address.Kind).Parent) + " does and cannot be deleted)"
 			c.byAddr[r.Address] = &ch
 			out = append(out, ch)
 			continue
@@ -644,20 +652,20 @@ func (c *computer) planRemoved() []Change {
 		}
 		if obs == nil {
 			ch.Action = Forget
-			ch.Reason = "no longer in the specs, and already gone from Twilio: only the state entry is removed"
+			ch.Reason = c.removedWhy() + ", and already gone from Twilio: only the state entry is removed"
 			if p := c.st.Pending[addr]; p != nil {
 				if re := c.matchPending(r.Address, p.ParentSID); re != nil {
 					// An interrupted re-create left a resource behind.
 					ch.Action = Delete
 					ch.SID, ch.ParentSID, ch.Observed = re.SID, re.ParentSID, re
-					ch.Reason = "no longer in the specs; an interrupted apply had created it again (" + re.SID + ")"
+					ch.Reason = c.removedWhy() + "; an interrupted apply had created it again (" + re.SID + ")"
 					ch.Fields = deleteFields(resource.Schema(r.Address.Kind), re.Values)
 				}
 			}
 		} else {
 			ch.Action = Delete
 			ch.Observed = obs
-			ch.Reason = "no longer in the specs"
+			ch.Reason = c.removedWhy()
 			if w := resource.Schema(r.Address.Kind).DeleteWarning; w != "" {
 				ch.Warnings = append(ch.Warnings, w)
 			}
