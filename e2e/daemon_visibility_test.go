@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,7 +120,11 @@ func TestDaemonVisibilityProgressOfALongPass(t *testing.T) {
 	for _, n := range names {
 		all.WriteString("---\n" + conversationSpec(n, "Room "+n))
 	}
-	e.writeSpec("rooms.yaml", all.String()) // one file: one pass of 10 creates
+	// One file, renamed into place so no read sees part of it: one pass of 10 creates.
+	e.writeSpec(".rooms.yaml.tmp", all.String())
+	if err := os.Rename(filepath.Join(e.dir, ".rooms.yaml.tmp"), filepath.Join(e.dir, "rooms.yaml")); err != nil {
+		t.Fatal(err)
+	}
 	var seen map[string]any
 	e.eventually("/readyz shows the pass in progress", func() bool {
 		p, _ := d.readyz()["pass_in_progress"].(map[string]any)
@@ -224,9 +229,11 @@ func TestDaemonVisibilityDryRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &served); err != nil {
 		t.Fatalf("GET /plan is not JSON: %v\n%s", err, body)
 	}
-	cli := e.planJSON()
-	if served.FormatVersion != cli.FormatVersion || strings.Join(served.actions(), " ") != strings.Join(cli.actions(), " ") || served.Summary != cli.Summary {
-		t.Fatalf("GET /plan differs from plan --json:\n/plan: %s\nCLI:   %+v", body, cli)
+	if cli := e.must(0, "plan", "--json"); body != cli.stdout {
+		t.Fatalf("GET /plan differs from plan --json:\n/plan: %s\nCLI:   %s", body, cli.stdout)
+	}
+	if len(served.Changes) != 2 || served.Summary.Create != 1 || served.Summary.Update != 1 {
+		t.Fatalf("GET /plan: %s", body)
 	}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.addr+"/plan", nil)
 	req.Header.Set("Sec-Fetch-Site", "cross-site")

@@ -76,8 +76,10 @@ type fakeReconciler struct {
 	failing              map[resource.Address]error
 	// ctxErrs is the pass context's error as each pass ended.
 	ctxErrs []error
-	// plan, if set, is the plan a successful pass returns.
-	plan *planner.Plan
+	// plan, if set, is the plan a successful pass returns; applied, what
+	// it applied.
+	plan    *planner.Plan
+	applied *apply.Result
 	// during, if set, runs inside each pass before it blocks (as the real
 	// reconciler calls its BeforeApply and apply's events).
 	during func()
@@ -121,6 +123,7 @@ func (r *fakeReconciler) Pass(ctx context.Context, desired []resource.Desired, h
 	if r.plan != nil {
 		res.Plan = r.plan
 	}
+	res.Applied = r.applied
 	res.HeldBack = r.heldBack
 	r.mu.Unlock()
 	if destroys > 0 {

@@ -835,9 +835,6 @@ func (s Status) statusLine() string {
 		b.WriteString("waiting for valid specs")
 	case s.LastPass == nil:
 		b.WriteString("specs loaded; first pass running")
-	case s.PassInProgress != nil && s.PassInProgress.Phase == PhaseApplying:
-		p := s.PassInProgress
-		fmt.Fprintf(&b, "pass running (%s): %d/%d steps", p.Trigger, p.StepsDone, p.StepsTotal)
 	default:
 		p := s.LastPass
 		fmt.Fprintf(&b, "last pass %s (%s): %s", p.Finished.Format(time.TimeOnly), p.Trigger, p.Summary)

@@ -342,3 +342,27 @@ func TestAStepNeverStartedIsNeitherDoneNorLogged(t *testing.T) {
 		t.Fatalf("logged %v, lines %v", logged, logs.All())
 	}
 }
+
+func TestAFailedStepNotLoggedLiveIsLoggedWithItsCodeAtTheEndOfThePass(t *testing.T) {
+	log, logs := observed()
+	rt := startRun(t, func(c *Config) {
+		c.Loop.Logger = log
+		c.Loop.Reconciler.(*fakeReconciler).applied = &apply.Result{Steps: []apply.StepResult{{Address: convAddr("vip"), Action: planner.Update,
+			Err: &twilioapi.APIError{Status: 400, Code: 50101, Method: "POST", Route: "/v1/Services/{ServiceSid}/Conversations/{Sid}"}}}}
+	})
+	rt.eventually("the failure's line", func() bool { return logs.FilterMessage("step failed").Len() == 1 })
+	if f := logs.FilterMessage("step failed").All()[0].ContextMap(); f["address"] != "conversation.vip" || f["twilio_code"] != int64(50101) || f["http_status"] != int64(400) {
+		t.Fatalf("fields: %v", f)
+	}
+	_, body := rt.get("/readyz")
+	if !strings.Contains(body, `"twilio_code": 50101`) {
+		t.Fatalf("/readyz failed_steps lack the Twilio code: %s", body)
+	}
+}
+
+func TestTheStatusLineSaysDryRun(t *testing.T) {
+	s := Status{DryRun: true, LastPass: &PassReport{Trigger: TriggerFile, Summary: "dry run: would update 1"}}
+	if line := s.statusLine(); !strings.Contains(line, "dry run: would update 1") || !strings.Contains(line, "DRY RUN, nothing is applied") {
+		t.Fatalf("STATUS=%s", line)
+	}
+}
