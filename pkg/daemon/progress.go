@@ -180,7 +180,9 @@ func (p *Progress) Step(e apply.Event) {
 	}
 	p.mu.Lock()
 	var oldSID string
+	var trigger Trigger
 	if p.cur != nil {
+		trigger = p.cur.trigger
 		if p.cur.ended[e.Address] {
 			// A replace whose delete failed: its create is skipped, and the
 			// step was already reported.
@@ -211,6 +213,9 @@ func (p *Progress) Step(e apply.Event) {
 		fields = append(fields, zap.String("replaced_sid", oldSID))
 	}
 	fields = append(fields, zap.Duration("duration", e.Duration))
+	if trigger != "" {
+		fields = append(fields, zap.String("trigger", string(trigger)))
+	}
 	switch e.Phase {
 	case apply.Succeeded:
 		p.log.Info("step succeeded", fields...)

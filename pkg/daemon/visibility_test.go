@@ -83,7 +83,7 @@ func TestProgressLogsOneLinePerStepWithSIDDurationAndTwilioCode(t *testing.T) {
 	if len(ok) != 1 {
 		t.Fatalf("want one success line, got %v", logs.All())
 	}
-	if f := fieldsOf(ok[0]); f["address"] != "conversation.new" || f["action"] != "create" || f["sid"] != "CHnew" || f["duration"] != 120*time.Millisecond {
+	if f := fieldsOf(ok[0]); f["address"] != "conversation.new" || f["action"] != "create" || f["sid"] != "CHnew" || f["duration"] != 120*time.Millisecond || f["trigger"] != "file" {
 		t.Fatalf("success line fields: %v", f)
 	}
 	if n := logs.FilterMessageSnippet("skipped").Len(); n != 0 {
