@@ -467,11 +467,11 @@ func (l *Loop) finish(req request, report *PassReport, steps []stepOutcome, ran 
 	}
 	switch report.Outcome {
 	case OutcomeSuccess:
-		if report.DryRun {
-			// logDryRun said it all.
-		} else if report.Changed() {
+		switch {
+		case report.DryRun: // logDryRun said it all
+		case report.Changed():
 			log.Info("pass applied changes", zap.String("summary", report.Summary))
-		} else {
+		default:
 			log.Info("pass found nothing to change", zap.String("summary", report.Summary))
 		}
 	case OutcomePartial:
