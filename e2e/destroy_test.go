@@ -299,3 +299,18 @@ func TestRefreshOnly(t *testing.T) {
 		t.Fatal("refresh-only changed the state")
 	}
 }
+
+// TestDestroyTargetService: destroy --target of a service destroys
+// everything in it (its role too, after it) and leaves nothing in the state.
+func TestDestroyTargetService(t *testing.T) {
+	e := newEnv(t)
+	e.writeDesk()
+	e.must(0, "apply", "--auto-approve")
+	r := e.must(0, "destroy", "--auto-approve", "--target", "service.desk")
+	if !strings.Contains(r.stdout, "Destroy complete: 4 deleted, 1 forgotten.") {
+		t.Fatalf("destroy --target service.desk: %s", r)
+	}
+	if r = e.must(0, "state", "list"); strings.TrimSpace(r.stdout) != "" {
+		t.Fatalf("state after a targeted destroy: %q", r.stdout)
+	}
+}

@@ -65,8 +65,12 @@ func (e *Engine) PlanWith(ctx context.Context, desired []resource.Desired, specH
 		return plan, err
 	}
 	if len(o.Targets) > 0 {
+		full := plan.Changes
 		if err := Target(plan, o.Targets); err != nil {
 			return nil, err
+		}
+		if o.Destroy {
+			plan.Changes = planner.KeepInsides(plan.Changes, full)
 		}
 	}
 	if o.Destroy {

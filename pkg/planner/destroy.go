@@ -184,3 +184,36 @@ func (c *computer) destroyOrder(plan *Plan) {
 		}
 	}
 }
+
+// KeepInsides adds back to a destroy plan cut down by --target (kept) the
+// steps of full that delete or forget what lives in a resource it deletes,
+// at any depth: destroying a service destroys everything in it, the roles
+// that go with it after it included. The plan order of full is kept.
+func KeepInsides(kept, full []Change) []Change {
+	in := map[resource.Address]bool{}
+	deleted := map[string]bool{}
+	for _, c := range kept {
+		in[c.Address] = true
+		if c.Action == Delete && c.SID != "" {
+			deleted[c.SID] = true
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, c := range full {
+			if !in[c.Address] && c.ParentSID != "" && deleted[c.ParentSID] {
+				in[c.Address], grew = true, true
+				if c.Action == Delete && c.SID != "" {
+					deleted[c.SID] = true
+				}
+			}
+		}
+	}
+	var out []Change
+	for _, c := range full {
+		if in[c.Address] {
+			out = append(out, c)
+		}
+	}
+	return out
+}

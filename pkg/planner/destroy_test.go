@@ -188,3 +188,26 @@ func TestRefreshDesired(t *testing.T) {
 		t.Errorf("forced service: %v", got)
 	}
 }
+
+func TestKeepInsides(t *testing.T) {
+	st, snap := destroyWorld(t)
+	plan, err := Compute(nil, st, snap, Options{Destroy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []Change
+	for _, c := range plan.Changes {
+		if c.Address.String() == "service.support" {
+			kept = append(kept, c)
+		}
+	}
+	got := KeepInsides(kept, plan.Changes)
+	if len(got) != len(plan.Changes) {
+		t.Fatalf("kept %d of %d steps", len(got), len(plan.Changes))
+	}
+	// A conversation alone takes nothing along.
+	vip := findChange(t, plan, "conversation.vip")
+	if got := KeepInsides([]Change{vip}, plan.Changes); len(got) != 1 {
+		t.Fatalf("conversation: %d steps", len(got))
+	}
+}
