@@ -19,8 +19,10 @@ func (c *CLI) fmtCommand() *cobra.Command {
 		Long: `Rewrites every *.yaml / *.yml under --dir (the files validate reads) in the
 canonical layout: each document's keys in the order of its kind's fields
 (apiVersion, kind, name, the service, the fields, timeouts, lifecycle),
-2-space indentation, "---" between documents. Comments, quoting and flow
-or block style are kept. Prints the files it rewrote.
+2-space indentation, "---" between documents, one space before a comment
+at the end of a line. Comments and quoting are kept, and so is flow ([a, b])
+or block style, except that a flow list or mapping written over several
+lines becomes a block one. Prints the files it rewrote.
 
 --check changes nothing: it lists the files that are not in the canonical
 layout and exits 1 if there are any (for CI), 0 otherwise.

@@ -28,7 +28,8 @@ import (
 //   - 2-space indentation, and "---" between documents (none before the
 //     first); empty documents without comments are dropped;
 //   - scalars keep their quoting, and mappings and sequences their block or
-//     flow style.
+//     flow style, except that a flow collection written over several lines
+//     becomes block style (it would otherwise be written on one line).
 //
 // A file that does not parse as YAML (or is not UTF-8 text, or is too
 // large) is returned with its problems and no output: it must not be
@@ -73,6 +74,7 @@ func Format(file string, data []byte) (out []byte, problems Errors) {
 		}
 		doc.HeadComment = joinComments(pending, doc.HeadComment)
 		pending = ""
+		unfoldFlows(doc)
 		orderDocument(doc)
 		docs = append(docs, doc)
 	}
@@ -126,6 +128,43 @@ func joinComments(a, b string) string {
 		return a
 	}
 	return a + "\n\n" + b
+}
+
+// unfoldFlows turns a flow sequence or mapping written over several lines
+// ([a, b,\n c]) into block style: the YAML library writes flow collections
+// on one line, however long. One-line flow collections stay as they are.
+func unfoldFlows(n *yaml.Node) {
+	for i, c := range n.Content {
+		if (c.Kind == yaml.SequenceNode || c.Kind == yaml.MappingNode) && c.Style&yaml.FlowStyle != 0 && lastLine(c) > c.Line {
+			switch {
+			case n.Kind == yaml.MappingNode && i%2 == 1:
+				// The comment after the collection goes after its key
+				// ("permissions: # …"), where block style leaves room.
+				key := n.Content[i-1]
+				key.LineComment = joinLine(key.LineComment, c.LineComment)
+				c.LineComment = ""
+				c.Style &^= yaml.FlowStyle
+			case n.Kind != yaml.MappingNode && c.LineComment == "":
+				c.Style &^= yaml.FlowStyle
+			}
+		}
+		unfoldFlows(c)
+	}
+}
+
+func joinLine(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + " " + b
+}
+
+// lastLine is the line of the last node under n.
+func lastLine(n *yaml.Node) int {
+	if len(n.Content) == 0 {
+		return n.Line
+	}
+	return max(n.Line, lastLine(n.Content[len(n.Content)-1]))
 }
 
 // orderDocument sorts the keys of a spec document whose kind is known; other
