@@ -139,7 +139,7 @@ func CheckPreventDestroy(plan *Plan, specs []resource.Desired) error {
 	return nil
 }
 
-// destroyOrder, in a destroy, lets a resource of a kind that others refer
+// destroyOrder lets a resource of a kind that others refer
 // to (a role: users and the service configuration name it) go with its
 // parent when the plan deletes the parent too. Something the plan does not
 // move off it may still name it — the service configuration, which is only
@@ -151,9 +151,6 @@ func CheckPreventDestroy(plan *Plan, specs []resource.Desired) error {
 // removes its state entry. If the parent's delete fails, the resource's is
 // skipped and the state keeps it.
 func (c *computer) destroyOrder(plan *Plan) {
-	if !c.opts.Destroy {
-		return
-	}
 	referenced := map[resource.Kind]bool{}
 	for _, k := range resource.Kinds() {
 		for _, f := range k.References() {
