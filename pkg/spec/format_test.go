@@ -179,3 +179,47 @@ func TestFormatDir(t *testing.T) {
 		t.Fatalf("missing folder: %v", err)
 	}
 }
+
+// FuzzFormat: Format never panics; what it writes, it leaves unchanged when
+// run again, and means what the input meant (the same resources, or the
+// same problems apart from where they are).
+func FuzzFormat(f *testing.F) {
+	for _, dir := range []string{"testdata/good", "testdata/bad", "testdata/fmt"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, file := range files {
+			if data, err := os.ReadFile(file); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, problems := Format("fuzz.yaml", data)
+		if len(problems) > 0 {
+			if out != nil {
+				t.Fatal("output for a file that does not parse")
+			}
+			return
+		}
+		again, problems := Format("fuzz.yaml", out)
+		if len(problems) > 0 || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent (problems %v):\ninput:\n%s\nonce:\n%s\ntwice:\n%s", problems, data, out, again)
+		}
+		before, p1 := Parse("fuzz.yaml", data)
+		after, p2 := Parse("fuzz.yaml", out)
+		if (len(p1) == 0) != (len(p2) == 0) {
+			t.Fatalf("problems before %v, after %v\ninput:\n%s\nformatted:\n%s", p1, p2, data, out)
+		}
+		if len(p1) > 0 {
+			return
+		}
+		if len(before) != len(after) {
+			t.Fatalf("%d resources before, %d after\ninput:\n%s\nformatted:\n%s", len(before), len(after), data, out)
+		}
+		for i := range before {
+			after[i].Source = before[i].Source
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("formatting changed the resources:\nbefore: %+v\nafter:  %+v\ninput:\n%s\nformatted:\n%s", before, after, data, out)
+		}
+	})
+}
