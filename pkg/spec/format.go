@@ -25,8 +25,9 @@ import (
 //     after them in their order; nested groups (timers, new_message, …),
 //     timeouts and lifecycle likewise; attributes are the user's data and
 //     keep their order;
-//   - 2-space indentation, and "---" between documents (none before the
-//     first); empty documents without comments are dropped;
+//   - 2-space indentation, "\n" line ends, one space before an end-of-line
+//     comment, and "---" between documents (none before the first); the
+//     comments of a document that holds nothing else head the next one;
 //   - scalars keep their quoting, and mappings and sequences their block or
 //     flow style, except that a flow collection written over several lines
 //     becomes block style (it would otherwise be written on one line).
@@ -53,7 +54,9 @@ func Format(file string, data []byte) (out []byte, problems Errors) {
 		}
 	}()
 	var docs []*yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	// Line ends become \n: the YAML library places comments differently
+	// after \r\n (a comment above a key becomes the foot of the key before).
+	dec := yaml.NewDecoder(bytes.NewReader(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))))
 	lastLine := 1
 	pending := "" // the comments of documents that hold nothing else
 	for {

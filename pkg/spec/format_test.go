@@ -223,3 +223,12 @@ func FuzzFormat(f *testing.F) {
 		}
 	})
 }
+
+// Windows line ends and a byte order mark: the comments stay where they
+// were, and the file gets \n line ends.
+func TestFormatCRLF(t *testing.T) {
+	out, problems := Format("x.yaml", []byte("\ufeffname: a\r\nkind: Service\r\n# c\r\nfriendly_name: A # x\r\n"))
+	if want := "kind: Service\nname: a\n# c\nfriendly_name: A # x\n"; len(problems) > 0 || string(out) != want {
+		t.Fatalf("got %q (problems %v), want %q", out, problems, want)
+	}
+}
