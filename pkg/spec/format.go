@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -25,8 +26,8 @@ import (
 //     after them in their order; nested groups (timers, new_message, …),
 //     timeouts and lifecycle likewise; attributes are the user's data and
 //     keep their order;
-//   - 2-space indentation, "\n" line ends, one space before an end-of-line
-//     comment, and "---" between documents (none before the first); the
+//   - 2-space indentation, "\n" line ends, the end-of-line comments of
+//     consecutive lines in one column, and "---" between documents (none before the first); the
 //     comments of a document that holds nothing else head the next one;
 //   - scalars keep their quoting, and mappings and sequences their block or
 //     flow style, except that a flow collection written over several lines
@@ -78,6 +79,7 @@ func Format(file string, data []byte) (out []byte, problems Errors) {
 		doc.HeadComment = joinComments(pending, doc.HeadComment)
 		pending = ""
 		unfoldFlows(doc)
+		spellFlowNulls(doc, false)
 		orderDocument(doc)
 		docs = append(docs, doc)
 	}
@@ -104,7 +106,67 @@ func Format(file string, data []byte) (out []byte, problems Errors) {
 		p.add(position{1, 1}, "", "cannot write this file back: %v", err)
 		return nil, p.problems
 	}
-	return buf.Bytes(), nil
+	return alignComments(buf.Bytes()), nil
+}
+
+// alignComments lines up the end-of-line comments of consecutive lines in
+// one column, one space after the longest of those lines, as gofmt does
+// (the YAML library writes each one space after its value). It finds the
+// comments by decoding what was written, so a "#" inside a value is never
+// taken for one.
+func alignComments(out []byte) []byte {
+	comments := map[int]string{} // line → its end-of-line comment
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.LineComment != "" {
+			comments[n.Line] = n.LineComment
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return out
+		}
+		walk(&doc)
+	}
+	lines := strings.Split(string(out), "\n")
+	prefix := func(i int) (string, bool) {
+		c, ok := comments[i+1]
+		if !ok || strings.Contains(c, "\n") {
+			return "", false
+		}
+		before, found := strings.CutSuffix(lines[i], " "+c)
+		if !found || strings.TrimSpace(before) == "" {
+			return "", false
+		}
+		return before, true
+	}
+	for i := 0; i < len(lines); {
+		if _, ok := prefix(i); !ok {
+			i++
+			continue
+		}
+		end, width := i, 0
+		for ; end < len(lines); end++ {
+			before, ok := prefix(end)
+			if !ok {
+				break
+			}
+			width = max(width, utf8.RuneCountInString(before))
+		}
+		for j := i; j < end; j++ {
+			before, _ := prefix(j)
+			lines[j] = before + strings.Repeat(" ", width-utf8.RuneCountInString(before)+1) + comments[j+1]
+		}
+		i = end
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 // emptyDocument reports a document with no content (a trailing "---", or
@@ -160,6 +222,18 @@ func joinLine(a, b string) string {
 		return a + b
 	}
 	return a + " " + b
+}
+
+// spellFlowNulls writes an empty null inside a flow collection ({x: } or
+// {x}) as null: the YAML library would write it as '', an empty string.
+func spellFlowNulls(n *yaml.Node, inFlow bool) {
+	if inFlow && n.Kind == yaml.ScalarNode && n.Value == "" && n.ShortTag() == "!!null" && n.Style == 0 {
+		n.Value = "null"
+	}
+	inFlow = inFlow || (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && n.Style&yaml.FlowStyle != 0
+	for _, c := range n.Content {
+		spellFlowNulls(c, inFlow)
+	}
 }
 
 // lastLine is the line of the last node under n.
