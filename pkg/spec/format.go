@@ -225,7 +225,7 @@ func joinLine(a, b string) string {
 }
 
 // spellFlowNulls writes an empty null inside a flow collection ({x: } or
-// {x}) as null: the YAML library would write it as ”, an empty string.
+// {x}) as null: the YAML library would write it as an empty quoted string.
 func spellFlowNulls(n *yaml.Node, inFlow bool) {
 	if inFlow && n.Kind == yaml.ScalarNode && n.Value == "" && n.ShortTag() == "!!null" && n.Style == 0 {
 		n.Value = "null"
