@@ -34,6 +34,6 @@ go test -race -count=1 -timeout 15m ./... "$@"
 
 # Fuzz the parsers of hostile input briefly; the seed corpora run above as
 # ordinary tests. Set FUZZTIME (e.g. 2m) for a longer search.
-for target in FuzzParse FuzzParseISODuration FuzzCanonicalJSON; do
+for target in FuzzParse FuzzParseISODuration FuzzCanonicalJSON FuzzFormat; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-5s}" ./pkg/spec
 done

@@ -149,7 +149,7 @@ func (c *CLI) runPlan(o planOptions) error {
 		return err
 	}
 	if o.out != "" {
-		if err := planner.Save(o.out, plan); err != nil {
+		if err := planner.SaveWith(o.out, plan, planner.SaveOptions{ConvsyncVersion: Version}); err != nil {
 			return err
 		}
 		if !o.json {
