@@ -2,10 +2,11 @@ package cli
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -23,6 +24,7 @@ type applyOptions struct {
 	parallelism    int
 	webhookEnabled bool
 	targets        []string
+	json           bool
 	replace        []string
 }
 
@@ -34,8 +36,14 @@ func (c *CLI) applyCommand() *cobra.Command {
 		Long: `Without PLANFILE: plans, shows the plan, and asks for "yes" on a terminal
 (without a terminal, --auto-approve is required). With PLANFILE (from
 plan --out): applies exactly those steps, refusing a plan whose state has
-moved on. Progress is printed as steps finish; the state is saved after every
-change Twilio confirms. Exit 1 if any step failed.`,
+moved on. Progress is printed as steps finish, each line prefixed [finished/all]
+(on a terminal: a status line with the rate and the time left); the state is
+saved after every change Twilio confirms. --json prints one JSON event per line
+instead (format ` + ApplyJSONFormatVersion + `, see docs/planning.md).
+
+The first Ctrl-C (SIGINT or SIGTERM) stops starting new steps: the steps in
+flight finish, the state is saved, and what was not started is listed. A
+second Ctrl-C aborts at once. Exit 1 unless every step was done.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			planFile := ""
@@ -50,6 +58,7 @@ change Twilio confirms. Exit 1 if any step failed.`,
 	f.IntVar(&o.parallelism, "parallelism", 10, "how many steps run at once")
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
 	f.StringArrayVar(&o.targets, "target", nil, "apply only this address (and what it depends on); repeatable")
+	f.BoolVar(&o.json, "json", false, "print one JSON event per line on stdout, and no plan (needs --auto-approve or PLANFILE)")
 	f.StringArrayVar(&o.replace, "replace", nil, "replace this resource even though nothing forces it; repeatable")
 	return cmd
 }
@@ -66,6 +75,9 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 	}
 	if planFile != "" && len(targets) > 0 {
 		return fmt.Errorf("--target cannot be used with a saved plan: plan again with --target")
+	}
+	if o.json && planFile == "" && !o.autoApprove {
+		return fmt.Errorf("apply --json asks nothing: add --auto-approve, or apply a plan saved with plan --out")
 	}
 	replace, err := parseReplace(o.replace)
 	if err != nil {
@@ -114,34 +126,73 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		if err := engine.WriteSizeHints(engine.SizeHintsPath(c.global.statePath), s.engine.SeenSizes); err != nil {
 			s.log.Debug("could not keep the service sizes for the next refresh", zap.Error(err))
 		}
-		if err := c.renderHuman(plan, len(targets) > 0); err != nil {
-			return err
-		}
-		if !plan.HasChanges() {
-			return nil
-		}
-		if !o.autoApprove {
-			if err := c.confirm(); err != nil {
+		if !o.json {
+			if err := c.renderHuman(plan, len(targets) > 0); err != nil {
 				return err
+			}
+			if !plan.HasChanges() {
+				return nil
+			}
+			if !o.autoApprove {
+				if err := c.confirm(); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	view := newApplyView(c.stdout, c.stderr, o.json, c.stdoutIsTerminal(), countSteps(plan))
 	if !plan.HasChanges() {
-		c.printf("No changes. Twilio matches the specs.\n")
-		return nil
+		if o.json {
+			view.begin()
+		}
+		return view.summary(nil)
 	}
-	c.printf("\n")
-	var mu sync.Mutex
-	res := s.engine.Apply(c.ctx, sf, plan, apply.Options{
+	if !o.json {
+		c.printf("\n")
+	}
+	view.begin()
+	// The first Ctrl-C cancels c.ctx (Run), and from then on the default
+	// action ends the process at a second one. The apply is only stopped by
+	// it: calls in flight run on, under a context the signal does not
+	// cancel, so that their results are recorded.
+	noticed := make(chan struct{})
+	unwatch := context.AfterFunc(c.ctx, func() {
+		defer close(noticed)
+		why := "interrupted"
+		if cause := context.Cause(c.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			why = cause.Error()
+		}
+		view.stopping(why)
+	})
+	res := s.engine.Apply(context.WithoutCancel(c.ctx), sf, plan, apply.Options{
 		Parallelism:    o.parallelism,
 		WebhookEnabled: o.webhookEnabled,
-		OnEvent: func(e apply.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			c.printEvent(e)
-		},
+		Stop:           c.ctx.Done(),
+		OnEvent:        view.event,
 	})
-	return c.printApplySummary(res)
+	if !unwatch() && c.ctx.Err() != nil {
+		<-noticed
+	}
+	view.end()
+	return view.summary(res)
+}
+
+// countSteps counts the plan's steps that change something.
+func countSteps(plan *planner.Plan) int {
+	n := 0
+	for _, ch := range plan.Changes {
+		if ch.Action != planner.NoOp {
+			n++
+		}
+	}
+	return n
+}
+
+// stdoutIsTerminal reports whether stdout is a terminal (the status line
+// is drawn in place there).
+func (c *CLI) stdoutIsTerminal() bool {
+	f, ok := c.stdout.(*os.File)
+	return ok && isTerminal(f)
 }
 
 // confirm asks for "yes" on a terminal; without one it refuses.
@@ -150,11 +201,20 @@ func (c *CLI) confirm() error {
 		return fmt.Errorf("not applying: no terminal to ask for approval. Use --auto-approve, or save a plan with plan --out and apply that file")
 	}
 	c.printf("\nDo you want to apply these changes? Only 'yes' will be accepted.\n  Enter a value: ")
-	line, _ := bufio.NewReader(c.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		return fmt.Errorf("apply cancelled; nothing was changed")
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(c.stdin).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case line := <-answer:
+		if strings.TrimSpace(line) == "yes" && c.ctx.Err() == nil {
+			return nil
+		}
+	case <-c.ctx.Done(): // Ctrl-C at the prompt
+		c.printf("\n")
 	}
-	return nil
+	return fmt.Errorf("apply cancelled; nothing was changed")
 }
 
 // isTerminal asks the terminal driver; a character device such as
@@ -173,6 +233,8 @@ var progressive = map[planner.Action]string{
 	planner.Move: "moving",
 }
 
+// printEvent prints one step event as a plain line, without the apply
+// view's [finished/all] prefix (destroy's progress).
 func (c *CLI) printEvent(e apply.Event) {
 	switch e.Phase {
 	case apply.Started:
@@ -188,24 +250,4 @@ func (c *CLI) printEvent(e apply.Event) {
 	case apply.Skipped:
 		c.printf("%s: skipped (%v)\n", e.Address, e.Err)
 	}
-}
-
-func (c *CLI) printApplySummary(res *apply.Result) error {
-	done, failed := res.Counts()
-	c.printf("\nApply %s: %d created, %d updated, %d replaced, %d deleted",
-		map[bool]string{true: "complete", false: "finished with errors"}[failed == 0],
-		done[planner.Create], done[planner.Update], done[planner.Replace], done[planner.Delete])
-	if done[planner.Adopt]+done[planner.Forget]+done[planner.Move] > 0 {
-		c.printf(", %d adopted, %d moved, %d forgotten", done[planner.Adopt], done[planner.Move], done[planner.Forget])
-	}
-	if failed > 0 {
-		c.printf(", %d failed.\n\nFailed steps:\n", failed)
-		for _, s := range res.Failed() {
-			c.printf("  %s: %v\n", s.Address, s.Err)
-		}
-		c.printf("\nEverything that succeeded is recorded in the state. Fix the cause and run apply again.\n")
-		return exitError{code: ExitError}
-	}
-	c.printf(".\n")
-	return nil
 }

@@ -70,13 +70,25 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // Run runs the command line args and returns the exit code.
 func (c *CLI) Run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first signal cancels ctx (plan and apply stop at the next step,
-	// saving the state); from then on the default action is restored, so a
-	// second signal ends the process at once, whatever it is waiting for.
-	// (convsync run keeps its own handler for both.)
-	context.AfterFunc(ctx, stop)
+	// The first signal cancels ctx (plan stops; apply starts no new step,
+	// lets the calls in flight finish and saves the state). The default
+	// action is restored before ctx is cancelled, so a second signal ends
+	// the process at once, whatever it is waiting for, even one sent the
+	// moment the first is acknowledged. (convsync run keeps its own handler
+	// for both.)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	go func() {
+		select {
+		case sig := <-signals:
+			signal.Stop(signals)
+			cancel(fmt.Errorf("%v signal received", sig))
+		case <-ctx.Done():
+		}
+	}()
 	return c.RunContext(ctx, args)
 }
 
