@@ -23,13 +23,19 @@ import (
 // heldCreates puts a handler in front of f's emulator that holds every
 // conversation create until release is closed, telling arrived about each.
 func heldCreates(t *testing.T, f *fixture) (arrived <-chan struct{}, release chan struct{}, creates func() int) {
+	return heldRequests(t, f, http.MethodPost, "/Conversations")
+}
+
+// heldRequests holds every request of method to a path whose last part
+// starts with prefix (a collection, or a SID prefix).
+func heldRequests(t *testing.T, f *fixture, method, prefix string) (arrived <-chan struct{}, release chan struct{}, creates func() int) {
 	t.Helper()
 	arrive := make(chan struct{}, 100)
 	release = make(chan struct{})
 	var mu sync.Mutex
 	n := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Conversations") {
+		if r.Method == method && strings.HasPrefix(r.URL.Path[strings.LastIndex(r.URL.Path, "/"):], prefix) {
 			mu.Lock()
 			n++
 			mu.Unlock()
@@ -155,4 +161,55 @@ func TestCancelBeforeStartSendsNothing(t *testing.T) {
 	if st := f.store.State(); len(st.Resources) != 0 || len(st.Pending) != 0 {
 		t.Errorf("the state changed: %d resources, %d intents", len(st.Resources), len(st.Pending))
 	}
+}
+
+// TestStopBetweenTheHalvesOfAReplace: a replace (a service's: delete,
+// then create) stopped while its delete is in flight finishes the delete,
+// sends no create, and ends not started saying which half was done; the
+// next apply creates the new one.
+func TestStopBetweenTheHalvesOfAReplace(t *testing.T) {
+	f := newFixture(t)
+	if res := f.apply([]resource.Desired{service("s", "Old")}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	addr := resource.Address{Kind: resource.KindService, Name: "s"}
+	oldSID := f.store.Get(addr).SID
+	arrived, release, _ := heldRequests(t, f, http.MethodDelete, "/IS")
+	e := &engine.Engine{API: f.api}
+	plan, err := e.Plan(context.Background(), []resource.Desired{service("s", "New")}, "", f.store.State(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan *apply.Result, 1)
+	go func() { done <- e.Apply(context.Background(), f.store, plan, apply.Options{Stop: stop}) }()
+	<-arrived
+	close(stop)
+	close(release)
+	res := <-done
+	if len(res.Steps) != 1 || res.Steps[0].Outcome() != apply.OutcomeNotStarted ||
+		!strings.Contains(res.Steps[0].Err.Error(), "the old one was deleted and creating the new one was not started") {
+		t.Fatalf("steps %+v, want the replace not started between its halves", res.Steps)
+	}
+	if hasService(f, oldSID) || len(f.emu.Services()) != 1 { // the default service
+		t.Fatalf("services after the stop: %+v, want the old one deleted and no new one", f.emu.Services())
+	}
+	if r := f.store.Get(addr); r != nil {
+		t.Fatalf("the state still holds %+v", r)
+	}
+	if res := f.apply([]resource.Desired{service("s", "New")}); len(res.Failed()) > 0 {
+		t.Fatal(res.Failed())
+	}
+	if r := f.store.Get(addr); r == nil || !hasService(f, r.SID) {
+		t.Errorf("the next apply did not create the new service: %+v", r)
+	}
+}
+
+func hasService(f *fixture, sid string) bool {
+	for _, s := range f.emu.Services() {
+		if s.SID == sid {
+			return true
+		}
+	}
+	return false
 }
