@@ -157,7 +157,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 	rec := &engine.Reconciler{
 		Engine:       &engine.Engine{API: gate, Logger: log},
 		Store:        sf,
-		ApplyOptions: apply.Options{Parallelism: o.parallelism, WebhookEnabled: o.webhookEnabled, Logger: daemon.ApplyLogger(log), OnEvent: progress.Step},
+		ApplyOptions: apply.Options{Parallelism: o.parallelism, WebhookEnabled: o.webhookEnabled, Logger: daemon.ApplyLogger(log), OnEvent: progress.Step, Stop: gate.Stopping()},
 		// One log line per step, the pass's size for /readyz, and --dry-run.
 		BeforeApply: progress.BeforeApply,
 		MaxDestroy:  o.maxDestroy,

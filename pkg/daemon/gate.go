@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,11 @@ type Gate struct {
 	closed atomic.Bool
 	// onCall is told when a call returns (the loop's heartbeat).
 	onCall atomic.Pointer[func()]
+	// stopping is closed by Close: an apply given it (apply.Options.Stop)
+	// starts no new step, and reports the rest as not started rather than
+	// as failed calls.
+	stopping  chan struct{}
+	closeOnce sync.Once
 }
 
 var (
@@ -33,10 +39,16 @@ var (
 )
 
 // NewGate wraps api.
-func NewGate(api twilioapi.API) *Gate { return &Gate{api: api} }
+func NewGate(api twilioapi.API) *Gate { return &Gate{api: api, stopping: make(chan struct{})} }
 
 // Close refuses every later call with ErrStopping.
-func (g *Gate) Close() { g.closed.Store(true) }
+func (g *Gate) Close() {
+	g.closed.Store(true)
+	g.closeOnce.Do(func() { close(g.stopping) })
+}
+
+// Stopping is closed when the gate closes; pass it as apply.Options.Stop.
+func (g *Gate) Stopping() <-chan struct{} { return g.stopping }
 
 func (g *Gate) setOnCall(f func()) { g.onCall.Store(&f) }
 

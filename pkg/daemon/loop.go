@@ -679,11 +679,14 @@ func (r *PassReport) fill(res *engine.PassResult, err error) []stepOutcome {
 			switch {
 			case errors.Is(s.Err, apply.ErrSkipped):
 				outcome = "skipped"
+			case errors.Is(s.Err, apply.ErrNotStarted):
+				// The daemon is stopping: never sent, not a failure.
+				outcome = "not_started"
 			case s.Err != nil:
 				outcome = "failed"
 			}
 			steps = append(steps, stepOutcome{string(s.Action), outcome})
-			if s.Err != nil {
+			if s.Err != nil && outcome == "failed" {
 				code, status := twilioCode(s.Err)
 				r.FailedSteps = append(r.FailedSteps, FailedStep{Address: s.Address.String(), Action: string(s.Action), Error: s.Err.Error(),
 					HTTPStatus: status, TwilioCode: code, addr: s.Address})

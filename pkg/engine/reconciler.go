@@ -481,8 +481,8 @@ func (r *Reconciler) record(plan *planner.Plan, res *apply.Result, current map[r
 			delete(r.backoff, s.Address)
 			continue
 		}
-		if errors.Is(s.Err, apply.ErrSkipped) {
-			continue
+		if errors.Is(s.Err, apply.ErrSkipped) || errors.Is(s.Err, apply.ErrNotStarted) {
+			continue // never sent: nothing to back off from
 		}
 		b := r.backoff[s.Address]
 		if b == nil {
