@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -70,7 +71,7 @@ func (c *CLI) runExport(only []string, out string, adopt bool) error {
 	var files []exportFile
 	found := map[string]bool{}
 	for _, svc := range all {
-		if len(only) > 0 && !contains(only, svc.SID) {
+		if len(only) > 0 && !slices.Contains(only, svc.SID) {
 			continue
 		}
 		found[svc.SID] = true
@@ -254,13 +255,4 @@ func (n *namer) name(kind resource.Kind, label, sid string) string {
 	}
 	n.used[string(kind)+"."+name] = true
 	return name
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

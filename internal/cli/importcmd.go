@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/state"
 )
@@ -151,7 +150,7 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	}); err != nil {
 		return err
 	}
-	c.printf("Imported %s as %s (%s).\n", addr, obs.SID, planner.ImportID(kind, obs.ParentSID, obs.SID))
+	c.printf("Imported %s as %s (%s).\n", addr, obs.SID, resource.ImportID(kind, obs.ParentSID, obs.SID))
 	var writeOnly []string
 	for _, f := range schema.Fields {
 		if _, set := desired.Values[f.Name]; set && f.WriteOnly {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -273,7 +272,7 @@ func lookAlikeKey(kind resource.Kind, parentSID string, v resource.Values) strin
 	schema := resource.Schema(kind)
 	parts := []string{string(kind), parentSID}
 	for _, f := range schema.Fields {
-		if f.WriteOnly || f.Secret || schema.Rules != nil && slices.Contains(schema.Rules.Volatile, f.Name) {
+		if !schema.Recognisable(&f) {
 			continue
 		}
 		value, ok := v[f.Name]

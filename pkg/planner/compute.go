@@ -516,12 +516,6 @@ func releasesName(ch *Change, key string) bool {
 	return false
 }
 
-// ImportID is the seed's import format, Twilio's path: /Services/IS…,
-// /Services/IS…/Conversations/CH…, /Services/IS…/Configuration.
-func ImportID(kind resource.Kind, parentSID, sid string) string {
-	return resource.ImportID(kind, parentSID, sid)
-}
-
 // matchPending finds, in the snapshot, the resource an interrupted create of
 // addr left behind (see MatchPending).
 func (c *computer) matchPending(addr resource.Address, parentSID string) *resource.Observed {
@@ -596,17 +590,17 @@ func MatchPending(p *state.Pending, candidates []*resource.Observed, taken func(
 // create. The kind's volatile fields are left out: Twilio moves them.
 func sameReadable(kind *resource.KindSchema, sent, have resource.Values) bool {
 	for _, f := range kind.Fields {
-		if f.WriteOnly || f.Secret || kind.Rules != nil && slices.Contains(kind.Rules.Volatile, f.Name) {
+		if !kind.Recognisable(&f) {
 			continue
 		}
 		v, ok := sent[f.Name]
 		if !ok {
-			if h := have[f.Name]; f.UnsetKnown && h != "" && !equal(&f, f.Unset, h) {
+			if h := have[f.Name]; f.UnsetKnown && h != "" && !f.Equal(f.Unset, h) {
 				return false
 			}
 			continue
 		}
-		if !equal(&f, v, have[f.Name]) {
+		if !f.Equal(v, have[f.Name]) {
 			return false
 		}
 	}
@@ -759,7 +753,7 @@ func sameSetFields(kind *resource.KindSchema, want, have resource.Values) bool {
 		return false
 	}
 	for name, v := range r {
-		if !equal(kind.Field(name), v, have[name]) {
+		if !kind.Field(name).Equal(v, have[name]) {
 			return false
 		}
 	}
@@ -943,8 +937,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func equal(f *resource.FieldSchema, desired, observed string) bool { return f.Equal(desired, observed) }
-
 // diffFields lists the managed fields whose desired value differs from
 // Twilio's (or, for write-only fields, from what convsync last applied).
 func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) []FieldChange {
@@ -960,7 +952,7 @@ func diffFields(kind *resource.KindSchema, want, have, applied resource.Values) 
 			src = applied
 		}
 		h, known := src[f.Name]
-		if known && equal(f, w, h) || !known && f.Type == resource.TypeSet && w == resource.EncodeSet(nil) && !f.WriteOnly {
+		if known && f.Equal(w, h) || !known && f.Type == resource.TypeSet && w == resource.EncodeSet(nil) && !f.WriteOnly {
 			// Twilio shows an empty set as null.
 			continue
 		}

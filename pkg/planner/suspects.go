@@ -119,6 +119,6 @@ func suspect(addr resource.Address, sid string, o *resource.Observed, apart time
 	}
 	msg := fmt.Sprintf("%s %s%s is possibly created by convsync: nobody manages it, and it looks exactly like what convsync sent to create %s, %s apart; "+
 		"a create whose answer came too late leaves such a copy. Adopt it with `convsync import %s.NAME %s` (NAME: a spec of its own), or delete it",
-		kind, o.SID, where, like, apart.Round(time.Second), resource.AddressPrefix(addr.Kind), ImportID(addr.Kind, o.ParentSID, o.SID))
+		kind, o.SID, where, like, apart.Round(time.Second), resource.AddressPrefix(addr.Kind), resource.ImportID(addr.Kind, o.ParentSID, o.SID))
 	return Suspect{Kind: addr.Kind, SID: o.SID, ParentSID: o.ParentSID, LooksLike: addr, Message: msg}
 }

@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -192,17 +193,6 @@ func (k *KindSchema) Field(name string) *FieldSchema {
 	return nil
 }
 
-// FieldByRefName returns the TypeRef field that a spec names by address
-// under name ("role"), or nil.
-func (k *KindSchema) FieldByRefName(name string) *FieldSchema {
-	for i := range k.Fields {
-		if k.Fields[i].Type == TypeRef && k.Fields[i].RefName == name {
-			return &k.Fields[i]
-		}
-	}
-	return nil
-}
-
 // Prefix is the kind's address prefix: "conversation", "service_configuration".
 func (k *KindSchema) Prefix() string { return AddressPrefix(k.Kind) }
 
@@ -216,22 +206,11 @@ func (k *KindSchema) HasGroup(prefix string) bool {
 	return false
 }
 
-// Depth is how many parents the kind has (0 for services).
-func (k *KindSchema) Depth() int {
-	n := 0
-	for p := k.Parent; p != ""; p = Schema(p).Parent {
-		n++
-	}
-	return n
-}
-
-// Ancestors returns the kind's parent, its parent's parent, and so on.
-func (k *KindSchema) Ancestors() []Kind {
-	var out []Kind
-	for p := k.Parent; p != ""; p = Schema(p).Parent {
-		out = append(out, p)
-	}
-	return out
+// Recognisable reports whether recognising a create whose answer was lost
+// compares the field: Twilio shows it as sent (not write-only or secret, and
+// not one of the kind's volatile fields, which Twilio moves on its own).
+func (k *KindSchema) Recognisable(f *FieldSchema) bool {
+	return !f.WriteOnly && !f.Secret && (k.Rules == nil || !slices.Contains(k.Rules.Volatile, f.Name))
 }
 
 // References lists the TypeRef fields.
