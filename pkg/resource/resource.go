@@ -27,7 +27,19 @@ type Address struct {
 	Name string
 }
 
-func (a Address) String() string { return AddressPrefix(a.Kind) + "." + a.Name }
+func (a Address) String() string {
+	if a.Name == "" && a.Kind != "" {
+		return AddressPrefix(a.Kind) // a singleton of the account: "configuration"
+	}
+	return AddressPrefix(a.Kind) + "." + a.Name
+}
+
+// AccountSingleton reports whether k is a singleton of the account (no
+// parent): its address is its kind's prefix alone, with no name.
+func AccountSingleton(k Kind) bool {
+	s := Schema(k)
+	return s != nil && s.Singleton && s.Parent == ""
+}
 
 // AddressPrefix is a kind's name in addresses: the kind in snake case
 // (Conversation → conversation, ServiceConfiguration → service_configuration).
@@ -51,6 +63,13 @@ func (a Address) IsZero() bool { return a.Kind == "" && a.Name == "" }
 // ParseAddress reads "service.support" or "conversation.vip".
 func ParseAddress(s string) (Address, error) {
 	prefix, name, ok := strings.Cut(s, ".")
+	if !ok {
+		for _, k := range Kinds() {
+			if AccountSingleton(k.Kind) && (strings.EqualFold(s, k.Prefix()) || strings.EqualFold(s, string(k.Kind))) {
+				return Address{Kind: k.Kind}, nil
+			}
+		}
+	}
 	if !ok || name == "" {
 		return Address{}, fmt.Errorf("address %q must look like KIND.NAME, for example conversation.vip", s)
 	}

@@ -90,6 +90,10 @@ type FieldSchema struct {
 
 // Equal compares a desired and an observed value of the field by meaning.
 func (f *FieldSchema) Equal(desired, observed string) bool {
+	if f.Secret {
+		// Only fingerprints say whether two secrets are the same value.
+		return secretsEqual(desired, observed)
+	}
 	if desired == observed {
 		return true
 	}
@@ -156,6 +160,20 @@ type KindSchema struct {
 	DeleteWarning string
 	// Rules are the kind's own rules, that no other kind has (nil: none).
 	Rules *KindRules
+	// Validate, if set, checks the fields of one spec together (keys that
+	// only one type of the resource takes). set holds every field the spec
+	// sets, references by address included.
+	Validate func(set Values) []FieldProblem
+	// GoneNote, if set, explains on a plan step why a resource of the kind
+	// may have vanished from Twilio without convsync (Twilio deletes some
+	// on its own).
+	GoneNote string
+}
+
+// FieldProblem is one problem with one field of a spec.
+type FieldProblem struct {
+	Field   string
+	Message string
 }
 
 // KindRules hold what Twilio does for one kind only. The planner and the
@@ -181,6 +199,10 @@ type KindRules struct {
 	// Volatile fields move on their own in Twilio (a conversation's state):
 	// recognising a lost create ignores them.
 	Volatile []string
+	// Warnings returns what a plan step that writes the changed fields
+	// must warn about (routing every conversation to Flex). want is the
+	// spec's values.
+	Warnings func(want Values, changed []string) []string
 }
 
 // Field returns the schema of the named field, or nil.
@@ -238,6 +260,9 @@ func (k *KindSchema) Path(parentPath, sid string) string {
 // Singletons have no SID of their own.
 func SingletonID(kind Kind, parentSID string) string {
 	k := Schema(kind)
+	if k.Parent == "" {
+		return "/" + k.Collection // a singleton of the account
+	}
 	return Schema(k.Parent).Path("", parentSID) + "/" + k.Collection
 }
 
@@ -253,7 +278,8 @@ func ImportID(kind Kind, parentSID, sid string) string {
 }
 
 var kinds = []*KindSchema{serviceSchema, roleSchema, userSchema, conversationSchema,
-	serviceConfigurationSchema, serviceNotificationsSchema, serviceWebhooksSchema}
+	serviceConfigurationSchema, serviceNotificationsSchema, serviceWebhooksSchema,
+	configurationSchema, accountWebhooksSchema, addressConfigurationSchema, pushCredentialSchema}
 
 // Kinds returns every kind convsync manages, parents before children, and
 // referenced kinds before the kinds that reference them.

@@ -69,6 +69,13 @@ func SetDiff(before, after string) (added, removed []string) {
 // is not a valid value of the field. Strings pass unchanged except that an
 // enum with FoldCase takes the Enum's spelling.
 func (f *FieldSchema) Canonical(s string) (string, error) {
+	if f.Secret {
+		r, err := ParseSecretRef(s)
+		if err != nil {
+			return "", err
+		}
+		return r.String(), nil
+	}
 	switch f.Type {
 	case TypeJSON:
 		return CanonicalJSON(s)

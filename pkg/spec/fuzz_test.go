@@ -38,7 +38,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, r := range resources {
-			if !namePattern.MatchString(r.Address.Name) || resource.Schema(r.Address.Kind) == nil {
+			accountSingleton := r.Address.Name == "" && resource.AccountSingleton(r.Address.Kind)
+			if !accountSingleton && !namePattern.MatchString(r.Address.Name) || resource.Schema(r.Address.Kind) == nil {
 				t.Errorf("bad address %v", r.Address)
 			}
 			if r.Source.File != "fuzz.yaml" || r.Source.Line < 1 {

@@ -136,6 +136,7 @@ func loadDir(dir string, cache *Cache) (*Set, error) {
 	for i, d := range docs {
 		set.Resources[i] = d.Desired
 	}
+	resolveSecretPaths(dir, set.Resources)
 	sort.SliceStable(set.Resources, func(i, j int) bool {
 		return set.Resources[i].Address.String() < set.Resources[j].Address.String()
 	})
@@ -308,7 +309,7 @@ func checkSet(docs []parsedDoc) Errors {
 				keys[k] = d
 			}
 		}
-		if schema.NaturalKey == "" || d.Parent.IsZero() {
+		if schema.NaturalKey == "" || d.Parent.IsZero() && schema.Parent != "" {
 			continue
 		}
 		value, ok := d.Values[schema.NaturalKey]
@@ -318,7 +319,11 @@ func checkSet(docs []parsedDoc) Errors {
 		k := keyed{d.Address.Kind, d.Parent.String(), value}
 		if first, dup := keys[k]; dup {
 			if first.Address != d.Address {
-				add(d.Source, d.keyAt, schema.NaturalKey, "%q is already the %s of %s (%s) in the same %s; Twilio requires it to be unique per %s%s", value, schema.NaturalKey, first.Address, first.Source, strings.ToLower(string(schema.Parent)), strings.ToLower(string(schema.Parent)), uniquenessCode(d.Address.Kind))
+				scope := strings.ToLower(string(schema.Parent))
+				if schema.Parent == "" {
+					scope = "account"
+				}
+				add(d.Source, d.keyAt, schema.NaturalKey, "%q is already the %s of %s (%s) in the same %s; Twilio requires it to be unique per %s%s", value, schema.NaturalKey, first.Address, first.Source, scope, scope, uniquenessCode(d.Address.Kind))
 			}
 			continue
 		}

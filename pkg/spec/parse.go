@@ -67,7 +67,7 @@ func allowedFields(k *resource.KindSchema) []string {
 	for _, f := range k.Fields {
 		keys := []string{topKey(f.Name)}
 		if f.Type == resource.TypeRef {
-			keys = []string{f.RefName, f.Name}
+			keys = []string{topKey(f.RefName), topKey(f.Name)}
 		}
 		for _, key := range keys {
 			if !seen[key] {
@@ -103,6 +103,9 @@ type parser struct {
 	file     string
 	src      []byte // the file, to place problems inside block scalars
 	problems Errors
+	// valueAt holds where each field of the document being read was
+	// written, for the checks over several fields (KindSchema.Validate).
+	valueAt map[string]position
 }
 
 func (p *parser) add(pos position, field, format string, args ...any) {
@@ -313,7 +316,9 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 	}
 	schema := resource.Schema(kind)
 	name, nameOK := "", true
-	if _, given := fields["name"]; given || !schema.Singleton {
+	if _, given := fields["name"]; given && resource.AccountSingleton(kind) {
+		p.add(at(fields["name"]), "name", "a %s is one per account: its address is %s, with no name; remove name", kind, resource.AddressPrefix(kind))
+	} else if given || !schema.Singleton {
 		name, nameOK = p.name(fields["name"], start)
 	}
 	allowed := allowedFields(schema)
@@ -344,6 +349,8 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 	if schema.Singleton && name == "" && nameOK {
 		// One per parent: its address is the parent's name.
 		switch {
+		case schema.Parent == "":
+			// One per account: its address is the kind alone.
 		case !d.Parent.Address.IsZero():
 			d.Address.Name = d.Parent.Address.Name
 		case d.Parent.SID != "":
@@ -353,7 +360,9 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 			nameOK = false
 		}
 	}
+	p.valueAt = map[string]position{}
 	p.fields(schema, fields, keys, start, &d)
+	p.validate(schema, start, &d)
 	return d, nameOK
 }
 
@@ -399,7 +408,7 @@ func (p *parser) fields(k *resource.KindSchema, fields map[string]*yaml.Node, ke
 	for i := range k.Fields {
 		f := &k.Fields[i]
 		top := topKey(f.Name)
-		if f.Type == resource.TypeRef {
+		if f.Type == resource.TypeRef && !f.Nested() {
 			p.reference(f, fields, d)
 			continue
 		}
@@ -453,6 +462,9 @@ func requiredWhy(k *resource.KindSchema, f *resource.FieldSchema) string {
 func (p *parser) reference(f *resource.FieldSchema, fields map[string]*yaml.Node, d *parsedDoc) {
 	named, hasName := fields[f.RefName]
 	sid, hasSID := fields[f.Name]
+	if hasName {
+		p.valueAt[f.RefName] = at(named)
+	}
 	target := resource.Schema(f.Ref)
 	switch {
 	case hasName && hasSID:
@@ -478,12 +490,25 @@ func (p *parser) reference(f *resource.FieldSchema, fields map[string]*yaml.Node
 func (p *parser) group(k *resource.KindSchema, prefix string, v *yaml.Node, d *parsedDoc) {
 	var allowed []string
 	seen := map[string]bool{}
-	for _, f := range k.Fields {
-		if rest, ok := strings.CutPrefix(f.Name, prefix+"."); ok {
-			key := topKey(rest)
-			if !seen[key] {
-				seen[key] = true
-				allowed = append(allowed, key)
+	// A reference inside the group is written by address under its
+	// RefName's last key (auto_creation.service) or by SID under its own.
+	refs := map[string]*resource.FieldSchema{}
+	for i := range k.Fields {
+		f := &k.Fields[i]
+		names := []string{f.Name}
+		if f.Type == resource.TypeRef {
+			names = append(names, f.RefName)
+		}
+		for _, n := range names {
+			if rest, ok := strings.CutPrefix(n, prefix+"."); ok {
+				key := topKey(rest)
+				if !seen[key] {
+					seen[key] = true
+					allowed = append(allowed, key)
+				}
+				if f.Type == resource.TypeRef && !strings.Contains(rest, ".") {
+					refs[key] = f
+				}
 			}
 		}
 	}
@@ -491,19 +516,40 @@ func (p *parser) group(k *resource.KindSchema, prefix string, v *yaml.Node, d *p
 	if !ok {
 		return
 	}
+	nodes := map[string]*yaml.Node{}
 	for _, e := range entries {
 		name := prefix + "." + e.key
+		if f := refs[e.key]; f != nil {
+			nodes[name] = e.value
+			continue
+		}
 		if f := k.Field(name); f != nil {
 			p.value(f, name, e.value, d.Values)
 			continue
 		}
 		p.group(k, name, e.value, d)
 	}
+	for _, f := range refs {
+		_, byName := nodes[f.RefName]
+		_, bySID := nodes[f.Name]
+		if byName || bySID {
+			p.reference(f, nodes, d)
+		}
+	}
 }
 
 // value reads one field's value by its type, checks the field's rules and
 // stores its canonical text.
 func (p *parser) value(f *resource.FieldSchema, field string, v *yaml.Node, values resource.Values) {
+	if p.valueAt != nil {
+		p.valueAt[field] = at(v)
+	}
+	if f.Secret {
+		if s, ok := p.secret(field, v); ok {
+			values[field] = s
+		}
+		return
+	}
 	var text string
 	switch f.Type {
 	case resource.TypeJSON:

@@ -14,7 +14,7 @@ func validateResource(key string, r *Resource) error {
 		return fmt.Errorf("resource %s: no value", key)
 	}
 	schema := resource.Schema(r.Address.Kind)
-	if schema == nil || r.Address.Name == "" {
+	if schema == nil || r.Address.Name == "" && !resource.AccountSingleton(r.Address.Kind) {
 		return fmt.Errorf("resource %q: address must look like KIND.NAME with a known kind", key)
 	}
 	if key != r.Address.String() {
