@@ -654,6 +654,9 @@ func (a *applier) create(ctx context.Context, ch *planner.Change) (*resource.Obs
 	if err != nil {
 		return nil, err
 	}
+	if values, err = a.sealSecrets(d.Address.Kind, values); err != nil {
+		return nil, err
+	}
 	unlock := a.lockLookAlikes(d.Address.Kind, parentSID, values)
 	defer func() {
 		if unlock != nil {
@@ -914,6 +917,9 @@ func (a *applier) update(ctx context.Context, ch *planner.Change, sid, parentSID
 	}
 	values, err := a.withRefs(ch, values)
 	if err != nil {
+		return nil, err
+	}
+	if values, err = a.sealSecrets(ch.Address.Kind, values); err != nil {
 		return nil, err
 	}
 	if schema.Rules != nil && schema.Rules.CompleteUpdate != nil {

@@ -116,6 +116,8 @@ type computer struct {
 	errs    Errors
 	// suspects are unowned resources that look like copies of a create.
 	suspects []Suspect
+	// secretKeyCache is secretKey's, computed once.
+	secretKeyCache []byte
 }
 
 func (c *computer) fail(addr resource.Address, format string, args ...any) {
@@ -148,7 +150,9 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 
 func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired) *Change {
 	d, pendingRefs := c.resolveRefs(kind, spec)
+	d = c.sealSecrets(kind, d)
 	ch := &Change{Address: d.Address, Desired: d, PendingRefs: pendingRefs}
+	defer c.kindWarnings(kind, ch)
 	parentSID, parentPending := c.parent(d)
 	if parentPending {
 		ch.NewParent = resource.Ref{Address: d.Parent.Address}
@@ -251,6 +255,9 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		ch.Action = Create
 		ch.SID = ""
 		ch.Reason = "deleted outside convsync: " + owner.SID + " is no longer in Twilio, so it is created again"
+		if kind.GoneNote != "" {
+			ch.Reason += " (" + kind.GoneNote + ")"
+		}
 		ch.Fields = createFields(kind, d.Values, pendingRefs)
 		c.checkNaturalKey(d, parentSID, "")
 		return ch
@@ -445,7 +452,7 @@ func (c *computer) checkNaturalKey(d *resource.Desired, parentSID, self string) 
 		return
 	}
 	name, ok := d.Values[kind.NaturalKey]
-	if !ok || name == "" || parentSID == "" {
+	if !ok || name == "" || parentSID == "" && kind.Parent != "" {
 		return
 	}
 	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, self: self})
@@ -473,14 +480,17 @@ func (c *computer) resolveClaims(plan *Plan) {
 	}
 	for _, cl := range c.claims {
 		key := cl.kind.NaturalKey
-		parentKind := lower(cl.kind.Parent)
+		where := lower(cl.kind.Parent) + " " + cl.parentSID
+		if cl.kind.Parent == "" {
+			where = "the account"
+		}
 		for _, o := range c.snap.Under(cl.kind.Kind, cl.parentSID) {
 			if o.SID == cl.self || o.Values[key] != cl.name {
 				continue
 			}
 			if !c.owned[o.SID] && !c.adopted[o.SID] {
-				c.fail(cl.addr, "%s %q is already taken in %s %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
-					key, cl.name, parentKind, cl.parentSID, o.SID, cl.addr, resource.ImportID(cl.kind.Kind, cl.parentSID, o.SID))
+				c.fail(cl.addr, "%s %q is already taken in %s by %s, which convsync does not manage. To adopt it, run:\n    convsync import %s %s",
+					key, cl.name, where, o.SID, cl.addr, resource.ImportID(cl.kind.Kind, cl.parentSID, o.SID))
 				break
 			}
 			holder := bySID[o.SID]
@@ -494,7 +504,7 @@ func (c *computer) resolveClaims(plan *Plan) {
 			if holder != nil {
 				who = holder.Address
 			}
-			c.fail(cl.addr, "%s %q is held in %s %s by %s (%s), which keeps it. Give one of them another %s, or remove %s's spec first", key, cl.name, parentKind, cl.parentSID, who, o.SID, key, who)
+			c.fail(cl.addr, "%s %q is held in %s by %s (%s), which keeps it. Give one of them another %s, or remove %s's spec first", key, cl.name, where, who, o.SID, key, who)
 			break
 		}
 	}
@@ -622,7 +632,11 @@ func (c *computer) planRemoved() []Change {
 		ch := Change{Address: r.Address, SID: r.SID, ParentSID: r.ParentSID}
 		if resource.Schema(r.Address.Kind).Singleton {
 			ch.Action = Forget
-			ch.Reason = c.removedWhy() + ": convsync stops managing it; Twilio keeps its settings as they are (they exist as long as the " + lower(resource.Schema(r.Address.Kind).Parent) + " does and cannot be deleted)"
+			holder := "the " + lower(resource.Schema(r.Address.Kind).Parent)
+			if resource.Schema(r.Address.Kind).Parent == "" {
+				holder = "the account"
+			}
+			ch.Reason = c.removedWhy() + ": convsync stops managing it; Twilio keeps its settings as they are (they exist as long as " + holder + " does and cannot be deleted)"
 			c.byAddr[r.Address] = &ch
 			out = append(out, ch)
 			continue
@@ -647,6 +661,9 @@ func (c *computer) planRemoved() []Change {
 		if obs == nil {
 			ch.Action = Forget
 			ch.Reason = c.removedWhy() + ", and already gone from Twilio: only the state entry is removed"
+			if note := resource.Schema(r.Address.Kind).GoneNote; note != "" {
+				ch.Reason += " (" + note + ")"
+			}
 			if p := c.st.Pending[addr]; p != nil {
 				if re := c.matchPending(r.Address, p.ParentSID); re != nil {
 					// An interrupted re-create left a resource behind.
@@ -901,6 +918,12 @@ func (c *computer) linkReleases(plan *Plan) {
 			if target == nil || target == ch {
 				continue
 			}
+			if target.Action == Replace && !target.CreateFirst && repoints(ch, f.Name, target.Address) {
+				// A replace that deletes first (a service): the referrer
+				// can only point at the new one once it exists, after the
+				// delete; it is re-pointed right after the create.
+				continue
+			}
 			if ch.Action.Destroys() || changesField(ch, f.Name) {
 				if !slices.Contains(target.AfterRelease, ch.Address) {
 					target.AfterRelease = append(target.AfterRelease, ch.Address)
@@ -908,6 +931,17 @@ func (c *computer) linkReleases(plan *Plan) {
 			}
 		}
 	}
+}
+
+// repoints reports whether ch sets field name to the SID of the resource
+// at target, known after apply.
+func repoints(ch *Change, name string, target resource.Address) bool {
+	for _, f := range ch.Fields {
+		if f.Name == name && f.AfterRef == target {
+			return true
+		}
+	}
+	return false
 }
 
 func changesField(ch *Change, name string) bool {

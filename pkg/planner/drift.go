@@ -181,10 +181,10 @@ func RenderDriftHuman(w io.Writer, r *DriftReport) error {
 		switch d.Status {
 		case DriftGone:
 			fmt.Fprintf(&b, "\n  # %s is gone from Twilio (%s no longer exists)\n", d.Address, d.SID)
-			fmt.Fprintf(&b, "  - %s %q (%s)\n", resource.AddressPrefix(d.Address.Kind), d.Address.Name, d.SID)
+			fmt.Fprintf(&b, "  - %s (%s)\n", driftHead(d.Address), d.SID)
 		case DriftChanged:
 			fmt.Fprintf(&b, "\n  # %s has changed in Twilio (%s)\n", d.Address, fieldNamesOf(d.Fields))
-			fmt.Fprintf(&b, "  ~ %s %q (%s) {\n", resource.AddressPrefix(d.Address.Kind), d.Address.Name, d.SID)
+			fmt.Fprintf(&b, "  ~ %s (%s) {\n", driftHead(d.Address), d.SID)
 			for _, f := range d.Fields {
 				if f.Type == resource.TypeSet && f.Applied != "" && f.Twilio != "" && !f.Secret {
 					// A set drifts by members: + in Twilio only, - applied only.
@@ -285,4 +285,13 @@ func RenderDriftJSON(w io.Writer, r *DriftReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// driftHead names a resource as plans do: kind "name", or the kind alone
+// for a singleton of the account.
+func driftHead(a resource.Address) string {
+	if a.Name == "" {
+		return a.String()
+	}
+	return fmt.Sprintf("%s %q", resource.AddressPrefix(a.Kind), a.Name)
 }

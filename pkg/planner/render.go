@@ -71,6 +71,9 @@ func RenderHuman(w io.Writer, p *Plan) error {
 			fmt.Fprintf(&b, "  # WARNING: %s\n", warning)
 		}
 		head := fmt.Sprintf("%s %s %q", symbol, resource.AddressPrefix(c.Address.Kind), c.Address.Name)
+		if c.Address.Name == "" {
+			head = symbol + " " + c.Address.String() // a singleton of the account
+		}
 		if c.SID != "" {
 			head += " (" + c.SID + ")"
 		}
@@ -138,7 +141,7 @@ func renderField(a Action, f FieldChange) string {
 		after = "(the SID of " + f.AfterRef.String() + ", known after apply)"
 	}
 	if f.Secret {
-		before, after = "(sensitive)", "(sensitive)"
+		return renderSecret(a, f)
 	}
 	suffix := ""
 	if f.ForcesReplace {
@@ -166,6 +169,21 @@ func renderField(a Action, f FieldChange) string {
 	default:
 		return fmt.Sprintf("      ~ %s = %s -> %s%s\n", f.Name, before, after, suffix)
 	}
+}
+
+// renderSecret shows a secret field's step without its value: only that
+// it is sent, and why.
+func renderSecret(a Action, f FieldChange) string {
+	switch {
+	case a == Delete:
+		return fmt.Sprintf("      - %s = (sensitive)\n", f.Name)
+	case a == Create || a == Replace:
+		return fmt.Sprintf("      + %s = (sensitive)\n", f.Name)
+	case f.Before == "":
+		// Imported, or never sent by convsync: Twilio cannot show it.
+		return fmt.Sprintf("      ~ %s = (sensitive, not known to convsync: sent once)\n", f.Name)
+	}
+	return fmt.Sprintf("      ~ %s = (sensitive, changed)\n", f.Name)
 }
 
 func quote(s string) string { return strconv.Quote(s) }

@@ -252,6 +252,22 @@ func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []
 			need[readNeed{kind, parentSID}] = true
 		}
 	}
+	// The account's own kinds (services aside, listed above) are read once
+	// each when the specs or the state hold one.
+	addAccount := func(kind resource.Kind) {
+		if kind != resource.KindService && resource.Schema(kind).Parent == "" {
+			need[readNeed{kind, ""}] = true
+		}
+	}
+	for _, r := range st.Resources {
+		addAccount(r.Address.Kind)
+	}
+	for _, p := range st.Pending {
+		addAccount(p.Address.Kind)
+	}
+	for i := range desired {
+		addAccount(desired[i].Address.Kind)
+	}
 	for _, r := range st.Resources {
 		if resource.Schema(r.Address.Kind).Parent == resource.KindService {
 			add(r.Address.Kind, r.ParentSID)
@@ -552,6 +568,9 @@ func (sr *serviceRead) holds(sid, name string) bool {
 }
 
 func (sr *serviceRead) describe(verb string) string {
+	if sr.serviceSID == "" {
+		return fmt.Sprintf("%s %s of the account", verb, resource.Schema(sr.kind).Plural)
+	}
 	return fmt.Sprintf("%s %s of service %s", verb, resource.Schema(sr.kind).Plural, sr.serviceSID)
 }
 

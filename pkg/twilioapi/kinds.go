@@ -49,8 +49,9 @@ type kindAdapter struct {
 	delete func(api *openapi.ApiService, parentSID, sid string, o CallOptions) error       // nil: never deleted
 }
 
-// adapters are the kinds twilioapi knows. Every kind but services lives in
-// a service.
+// adapters are the kinds twilioapi knows. Services and the account's own
+// kinds (kind_account.go) have no parent; every other kind lives in a
+// service.
 var adapters = map[resource.Kind]*kindAdapter{
 	resource.KindService:              serviceAdapter,
 	resource.KindConversation:         conversationAdapter,
@@ -59,6 +60,10 @@ var adapters = map[resource.Kind]*kindAdapter{
 	resource.KindServiceConfiguration: serviceConfigurationAdapter,
 	resource.KindServiceNotifications: serviceNotificationsAdapter,
 	resource.KindServiceWebhooks:      serviceWebhooksAdapter,
+	resource.KindConfiguration:        configurationAdapter,
+	resource.KindAccountWebhooks:      accountWebhooksAdapter,
+	resource.KindAddressConfiguration: addressConfigurationAdapter,
+	resource.KindPushCredential:       pushCredentialAdapter,
 }
 
 func adapterFor(kind resource.Kind, parentSID string) (*kindAdapter, error) {

@@ -533,7 +533,11 @@ func TestKindWritesRefusedBeforeSending(t *testing.T) {
 // create or an update write has a twilio-go parameter, so adding a field to
 // the schema without teaching twilioapi to send it fails here.
 func TestEveryWritableSchemaFieldIsSent(t *testing.T) {
+	t.Setenv("CONVSYNC_TEST_SECRET", "s3cr3t")
 	sample := func(f resource.FieldSchema) string {
+		if f.Secret {
+			return resource.SecretRef{Env: "CONVSYNC_TEST_SECRET"}.String()
+		}
 		switch f.Type {
 		case resource.TypeJSON:
 			return `{"k":"v"}`
