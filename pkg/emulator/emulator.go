@@ -91,6 +91,7 @@ type Server struct {
 
 	mu       sync.RWMutex             // guards the data below
 	services *collection[serviceData] // by Seq, indexed by SID
+	account  *accountData             // what is not in a service (account*.go)
 	nextSeq  uint64
 
 	faultsMu sync.Mutex // guards faults and dice
@@ -142,6 +143,7 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.account = newAccountData(s.defaultIS, s.defaultMG)
 	key := sha256.Sum256([]byte("convsync-emulator-page-token:" + opts.AccountSID))
 	s.tokenKey = key[:]
 	s.setFaults(opts.Faults)

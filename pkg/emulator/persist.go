@@ -26,6 +26,9 @@ type dataFileJSON struct {
 	AccountSID string              `json:"account_sid"`
 	NextSeq    uint64              `json:"next_seq"`
 	Services   []serviceRecordJSON `json:"services"`
+	// Account holds the account's own kinds (an optional key of format 2:
+	// a file without it has the defaults).
+	Account *accountRecordJSON `json:"account,omitempty"`
 }
 
 type serviceRecordJSON struct {
@@ -102,6 +105,11 @@ func (s *Server) load() error {
 			return err
 		}
 		s.services.insert(d)
+	}
+	if f.Account != nil {
+		if err := s.account.load(f.Account, f.NextSeq, bad); err != nil {
+			return err
+		}
 	}
 	s.nextSeq = f.NextSeq
 	if f.Format == dataFormatV1 {
@@ -227,7 +235,7 @@ func (s *Server) saveLocked() error {
 	if s.dataFile == "" {
 		return nil
 	}
-	f := dataFileJSON{Format: dataFormat, AccountSID: s.accountSID, NextSeq: s.nextSeq}
+	f := dataFileJSON{Format: dataFormat, AccountSID: s.accountSID, NextSeq: s.nextSeq, Account: s.account.record()}
 	for _, d := range s.services.all() {
 		config, notifications, webhooks := d.config, d.notifications, d.webhooks
 		rec := serviceRecordJSON{

@@ -124,6 +124,8 @@ func matchRoute(r *http.Request) route {
 	case len(parts) == 7 && parts[1] == "Services" && parts[3] == "Conversations" && parts[5] == "Webhooks":
 		return byMethod(patternServiceConvWebhook, routeParams{serviceSID: parts[2], conversation: parts[4], sid: parts[6]}, map[string]handlerFunc{
 			http.MethodGet: (*Server).fetchConversationWebhook, http.MethodPost: (*Server).updateConversationWebhook, http.MethodDelete: (*Server).deleteConversationWebhook})
+	case parts[1] == "Configuration" || parts[1] == "Credentials":
+		return accountRoute(r, parts, notFound)
 	case len(parts) == 2 && parts[1] == "Conversations":
 		return byMethod(patternDefaultConversations, routeParams{viaDefault: true}, conversationListHandlers)
 	case len(parts) == 3 && parts[1] == "Conversations":
