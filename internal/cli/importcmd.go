@@ -74,7 +74,7 @@ func parseImportID(id string) (kind resource.Kind, parentSID, sid string, err er
 			return next.Kind, parentSID, sid, nil
 		}
 	}
-	return "", "", "", fmt.Errorf("import ID %q is not a Twilio path convsync knows; use for example /Services/IS<32 hex>, /Services/IS…/Conversations/CH…, /Services/IS…/Roles/RL…, /Services/IS…/Users/US… (or the identity), or /Services/IS…/Configuration[/Notifications|/Webhooks]", id)
+	return "", "", "", fmt.Errorf("import ID %q is not a Twilio path convsync knows; use for example /Services/IS<32 hex>, /Services/IS…/Conversations/CH…, /Services/IS…/Roles/RL…, /Services/IS…/Users/US… (or the identity), /Services/IS…/Configuration[/Notifications|/Webhooks], /Configuration[/Webhooks], /Configuration/Addresses/IG… (or the address), or /Credentials/CR…", id)
 }
 
 func kindOf(k *resource.KindSchema) resource.Kind {

@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/convsync/convsync/pkg/emulator"
+)
+
+// Recognisable secret values: none may appear in any output or file.
+const (
+	accountCert     = "-----BEGIN CERTIFICATE-----\nE2E-CERT-VALUE-7c1f\n-----END CERTIFICATE-----\n"
+	accountKeyOne   = "-----BEGIN PRIVATE KEY-----\nE2E-KEY-ONE-91ab\n-----END PRIVATE KEY-----\n"
+	accountKeyTwo   = "-----BEGIN PRIVATE KEY-----\nE2E-KEY-TWO-5d2e\n-----END PRIVATE KEY-----\n"
+	accountFCMValue = "E2E-FCM-SERVER-KEY-44aa"
+)
+
+const accountSettings = `kind: Service
+name: support
+friendly_name: Support
+---
+kind: Configuration
+default_service: support
+default_messaging_service_sid: MG0123456789abcdef0123456789abcdef
+default_inactive_timer: PT60M
+default_closed_timer: P30D
+---
+kind: AccountWebhooks
+target: webhook
+pre_webhook_url: https://hooks.example.com/pre
+post_webhook_url: https://hooks.example.com/post
+method: post
+filters: [onMessageAdded, onUserUpdated]
+`
+
+const accountAddress = `kind: AddressConfiguration
+name: support-line
+type: sms
+address: "+15551234567"
+friendly_name: Support line
+auto_creation:
+  enabled: true
+  type: webhook
+  service: support
+  webhook_url: https://bot.example.com/inbound
+  webhook_method: post
+  webhook_filters: [onMessageAdded]
+`
+
+const accountPush = `kind: PushCredential
+name: ios
+type: apn
+friendly_name: iOS app
+sandbox: false
+certificate: {file: secrets/apn-cert.pem}
+private_key: {file: secrets/apn-key.pem}
+---
+kind: PushCredential
+name: android
+type: fcm
+secret: {file: secrets/fcm.key}
+`
+
+func (e *env) writeSecret(name, value string) {
+	e.t.Helper()
+	path := filepath.Join(e.dir, "secrets", name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(value), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) credential(sid string) emulator.Credential {
+	e.t.Helper()
+	for _, c := range e.emu.Credentials() {
+		if c.SID == sid {
+			return c
+		}
+	}
+	e.t.Fatalf("credential %s is not in Twilio", sid)
+	return emulator.Credential{}
+}
+
+func (e *env) address(address string) (emulator.AddressConfiguration, bool) {
+	for _, a := range e.emu.AddressConfigurations() {
+		if a.Address == address {
+			return a, true
+		}
+	}
+	return emulator.AddressConfiguration{}, false
+}
+
+// noSecretIn fails when any output or file of the run holds a secret.
+func (e *env) noSecretIn(what, text string) {
+	e.t.Helper()
+	for _, v := range []string{"E2E-CERT-VALUE", "E2E-KEY-ONE", "E2E-KEY-TWO", "E2E-FCM-SERVER-KEY"} {
+		if strings.Contains(text, v) {
+			e.t.Fatalf("%s holds the secret %s", what, v)
+		}
+	}
+}
+
+func (e *env) want(r result, wants ...string) {
+	e.t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(r.stdout+r.stderr, w) {
+			e.t.Fatalf("output lacks %q:\n%s", w, r)
+		}
+	}
+	e.noSecretIn("the output", r.stdout+r.stderr)
+}
+
+// TestEveryAccountKind walks the account's configuration, webhooks, an
+// address configuration and push credentials through the lifecycle a user
+// relies on, with the real binary against the emulator over HTTP.
+func TestEveryAccountKind(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("account.yaml", accountSettings)
+	e.writeSpec("address.yaml", accountAddress)
+	e.writeSpec("push.yaml", accountPush)
+	e.writeSecret("apn-cert.pem", accountCert)
+	e.writeSecret("apn-key.pem", accountKeyOne)
+	e.writeSecret("fcm.key", accountFCMValue)
+
+	// The service first; the account's settings and the address point at
+	// it once it exists.
+	r := e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "~ configuration (/Configuration) {", "~ account_webhooks (/Configuration/Webhooks) {", `+ address_configuration "support-line"`, `+ push_credential "ios"`,
+		"+ private_key = (sensitive)", "(the SID of service.support, known after apply)", "Plan: 4 to create, 2 to update")
+	r = e.applyOK("Apply complete: 4 created, 2 updated, 0 replaced, 0 deleted.")
+	e.noSecretIn("apply", r.stdout+r.stderr)
+	svc := e.stateSID("service.support")
+	settings := e.emu.AccountSettings()
+	if settings.Configuration.DefaultChatServiceSID != svc || settings.Configuration.DefaultInactiveTimer != "PT60M" || settings.Webhooks.Method != "POST" {
+		t.Fatalf("account settings: %+v", settings)
+	}
+	line, ok := e.address("+15551234567")
+	if !ok || line.AutoCreation.ConversationServiceSID == nil || *line.AutoCreation.ConversationServiceSID != svc || *line.AutoCreation.WebhookMethod != "POST" {
+		t.Fatalf("address configuration: %+v", line)
+	}
+	ios := e.stateSID("push_credential.ios")
+	if got := e.credential(ios).SecretDigests["PrivateKey"]; got != emulator.SecretDigest(accountKeyOne) {
+		t.Fatalf("private key sent: digest %s", got)
+	}
+	if got := e.credential(e.stateSID("push_credential.android")).SecretDigests["Secret"]; got != emulator.SecretDigest(accountFCMValue) {
+		t.Fatalf("FCM secret sent: digest %s", got)
+	}
+	// PT60M is PT1H, POST is post: no change.
+	e.noChanges("after the first apply")
+
+	// An edit: one update in place.
+	e.writeSpec("address.yaml", strings.Replace(accountAddress, "friendly_name: Support line", "friendly_name: Support hotline", 1))
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, `~ friendly_name = "Support line" -> "Support hotline"`, "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.")
+	e.applyOK("Apply complete: 0 created, 1 updated, 0 replaced, 0 deleted.")
+	e.noChanges("after the update")
+
+	// An immutable field: the address configuration is replaced.
+	moved := strings.Replace(strings.Replace(accountAddress, "friendly_name: Support line", "friendly_name: Support hotline", 1), `"+15551234567"`, `"+15557654321"`, 1)
+	e.writeSpec("address.yaml", moved)
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "# forces replacement", "Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.")
+	e.applyOK("Apply complete: 0 created, 0 updated, 1 replaced, 0 deleted.")
+	if _, old := e.address("+15551234567"); old {
+		t.Fatal("the replaced address configuration is still in Twilio")
+	}
+	e.noChanges("after the replace")
+
+	// A changed secret file: one update, the value in no output.
+	e.writeSecret("apn-key.pem", accountKeyTwo)
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "~ private_key = (sensitive, changed)", "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.")
+	if strings.Contains(r.stdout, "certificate") {
+		t.Fatalf("the unchanged certificate is in the plan:\n%s", r.stdout)
+	}
+	r = e.applyOK("Apply complete: 0 created, 1 updated, 0 replaced, 0 deleted.")
+	e.noSecretIn("apply", r.stdout+r.stderr)
+	if got := e.credential(ios).SecretDigests["PrivateKey"]; got != emulator.SecretDigest(accountKeyTwo) {
+		t.Fatalf("private key after the change: digest %s", got)
+	}
+	// Unchanged: nothing to send.
+	e.noChanges("after the secret was sent")
+	raw, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.noSecretIn("the state file", string(raw))
+
+	// A secret that cannot be read fails the plan, naming the spec, before
+	// any API call.
+	if err := os.Remove(filepath.Join(e.dir, "secrets", "fcm.key")); err != nil {
+		t.Fatal(err)
+	}
+	before := writes(e.emu)
+	r = e.must(1, "apply", "--auto-approve")
+	e.want(r, "push_credential.android: secret: the secret cannot be read (push.yaml:9:1)", "fcm.key: no such file or directory")
+	if writes(e.emu) != before {
+		t.Fatal("an apply whose secret cannot be read sent writes")
+	}
+	e.writeSecret("fcm.key", accountFCMValue)
+	e.noChanges("with the secret file back")
+
+	// Routing to Flex is warned about.
+	flex := strings.Replace(accountSettings, "target: webhook", "target: flex", 1)
+	e.writeSpec("account.yaml", flex)
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "WARNING: target flex routes every conversation of the account to Flex")
+	e.writeSpec("account.yaml", accountSettings)
+
+	// A removed singleton is forgotten, not deleted.
+	e.writeSpec("account.yaml", strings.SplitN(accountSettings, "---\nkind: AccountWebhooks", 2)[0])
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "# account_webhooks will be removed from the state", "convsync stops managing it", "as long as the account does")
+	e.applyOK("Apply complete")
+	if got := e.emu.AccountSettings().Webhooks; got.PostWebhookURL == nil || *got.PostWebhookURL != "https://hooks.example.com/post" {
+		t.Fatalf("forgetting changed the account's webhooks: %+v", got)
+	}
+	e.noChanges("after forgetting the account webhooks")
+
+	// Imports: the singletons by their path, an address by the address
+	// itself, a credential by its SID (its secrets are sent once).
+	e.writeSpec("account.yaml", accountSettings)
+	e.must(0, "import", "account_webhooks", "/Configuration/Webhooks")
+	e.must(0, "state", "rm", "configuration")
+	e.must(0, "import", "configuration", "/Configuration")
+	e.must(0, "state", "rm", "address_configuration.support-line")
+	e.must(0, "import", "address_configuration.support-line", "/Configuration/Addresses/+15557654321")
+	e.noChanges("after importing the singletons and the address")
+	e.must(0, "state", "rm", "push_credential.ios")
+	r = e.must(0, "import", "push_credential.ios", "/Credentials/"+ios)
+	e.want(r, "cannot be imported")
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "~ certificate = (sensitive, not known to convsync: sent once)", "~ private_key = (sensitive, not known to convsync: sent once)")
+	e.applyOK("Apply complete: 0 created, 1 updated, 0 replaced, 0 deleted.")
+	e.noChanges("after the import sent the secrets once")
+
+	// Twilio deletes an address configuration when its number is released
+	// (warning 50610): deleted outside convsync, created again.
+	if err := e.emu.ReleaseAddress("+15557654321"); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, "deleted outside convsync", "warning 50610", "Plan: 1 to create")
+
+	// An address configured outside convsync is not taken over silently.
+	other, err := e.emu.AddAddressConfiguration("sms", "+15557654321")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(1, "plan")
+	e.want(r, `address "+15557654321" is already taken in the account by `+other, "convsync import", "address_configuration.support-line /Configuration/Addresses/"+other)
+	e.must(0, "state", "rm", "address_configuration.support-line")
+	e.must(0, "import", "address_configuration.support-line", "/Configuration/Addresses/"+other)
+	e.applyOK("Apply complete: 0 created, 1 updated")
+	e.noChanges("after adopting the address configured outside convsync")
+
+	// Replacing the service re-points the configuration and the address in
+	// the same apply.
+	e.writeSpec("account.yaml", strings.Replace(accountSettings, "friendly_name: Support", "friendly_name: Support desk", 1))
+	r = e.must(2, "plan", "--detailed-exitcode")
+	e.want(r, `-/+ service "support"`, "Plan: 0 to create, 2 to update, 1 to replace, 0 to delete.")
+	e.applyOK("Apply complete: 0 created, 2 updated, 1 replaced, 0 deleted.")
+	newSvc := e.stateSID("service.support")
+	if newSvc == svc {
+		t.Fatal("the service was not replaced")
+	}
+	line, _ = e.address("+15557654321")
+	if got := e.emu.AccountSettings().Configuration.DefaultChatServiceSID; got != newSvc || *line.AutoCreation.ConversationServiceSID != newSvc {
+		t.Fatalf("after the service replace: configuration %s, address %s; want %s", got, *line.AutoCreation.ConversationServiceSID, newSvc)
+	}
+	e.noChanges("after the service replace")
+}
