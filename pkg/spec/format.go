@@ -280,9 +280,15 @@ func orderDocument(doc *yaml.Node) {
 func sortGroup(schema *resource.KindSchema, prefix string, m *yaml.Node) {
 	var order []string
 	for _, f := range schema.Fields {
-		if rest, ok := strings.CutPrefix(f.Name, prefix+"."); ok {
-			if top := topKey(rest); !slices.Contains(order, top) {
-				order = append(order, top)
+		names := []string{f.Name}
+		if f.Type == resource.TypeRef {
+			names = []string{f.RefName, f.Name} // auto_creation.service, by address, first
+		}
+		for _, name := range names {
+			if rest, ok := strings.CutPrefix(name, prefix+"."); ok {
+				if top := topKey(rest); !slices.Contains(order, top) {
+					order = append(order, top)
+				}
 			}
 		}
 	}
