@@ -274,3 +274,30 @@ func TestEveryAccountKind(t *testing.T) {
 	}
 	e.noChanges("after the service replace")
 }
+
+// TestAccountExample: examples/account applies against the emulator and
+// then plans no changes.
+func TestAccountExample(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join("..", "examples", "account")
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		e.writeSpec(rel, string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.applyOK("Apply complete: 5 created, 2 updated, 0 replaced, 0 deleted.")
+	e.noChanges("after applying examples/account")
+	if n := len(e.emu.AddressConfigurations()); n != 2 {
+		t.Fatalf("%d address configurations, want 2", n)
+	}
+}
