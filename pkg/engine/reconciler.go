@@ -119,7 +119,7 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 // that holds others (a service).
 func destroysAParent(plan *planner.Plan) bool {
 	for _, c := range plan.Changes {
-		if c.Action.Destroys() && resource.Schema(c.Address.Kind).Parent == "" {
+		if c.Action.Destroys() && resource.Schema(c.Address.Kind).Parent == "" && len(resource.Children(c.Address.Kind)) > 0 {
 			return true
 		}
 	}
@@ -317,15 +317,18 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 		parent := st.ParentSID(&d)
 		// A new resource is looked up by what identifies it in its
 		// parent: a singleton by its path, others by their natural key.
+		schema := resource.Schema(addr.Kind)
+		if parent == "" && schema.Parent != "" {
+			continue // its parent is new: nothing of it can exist yet
+		}
 		var name string
-		switch schema := resource.Schema(addr.Kind); {
-		case parent == "":
+		switch {
 		case schema.Singleton:
 			name = resource.SingletonID(addr.Kind, parent)
 		case schema.NaturalKey != "":
 			name = d.Values[schema.NaturalKey]
 		}
-		if name == "" || parent == "" {
+		if name == "" {
 			continue
 		}
 		obs, err := r.Engine.API.Fetch(ctx, addr.Kind, parent, name)
