@@ -276,10 +276,43 @@ func TestEveryAccountKind(t *testing.T) {
 }
 
 // TestAccountExample: examples/account applies against the emulator and
-// then plans no changes.
+// then plans no changes; exported with --import, the account's settings and
+// addresses plan no changes either (push credentials are not exported).
 func TestAccountExample(t *testing.T) {
 	e := newEnv(t)
-	src := filepath.Join("..", "examples", "account")
+	e.copyExample("account")
+	e.applyOK("Apply complete: 5 created, 2 updated, 0 replaced, 0 deleted.")
+	e.noChanges("after applying examples/account")
+	if n := len(e.emu.AddressConfigurations()); n != 2 {
+		t.Fatalf("%d address configurations, want 2", n)
+	}
+
+	out := filepath.Join(e.work, "exported")
+	newState := filepath.Join(e.work, "exported.state.json")
+	r := e.must(0, "export", "--import", "--out", out, "--state", newState)
+	e.want(r, "2 push credentials were not exported", "Imported")
+	account, err := os.ReadFile(filepath.Join(out, "account.settings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: Configuration\ndefault_service: customer-support", "kind: AccountWebhooks", "name: support-line-sms", "service: customer-support", "type: whatsapp"} {
+		if !strings.Contains(string(account), want) {
+			t.Errorf("account.settings.yaml lacks %q:\n%s", want, account)
+		}
+	}
+	if strings.Contains(string(account), "PushCredential") {
+		t.Errorf("a push credential was exported:\n%s", account)
+	}
+	r = e.must(0, "plan", "--detailed-exitcode", "--dir", out, "--state", newState)
+	if !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("plan over the export: %s", r)
+	}
+}
+
+// copyExample copies examples/NAME into the spec folder, keeping its layout.
+func (e *env) copyExample(name string) {
+	e.t.Helper()
+	src := filepath.Join("..", "examples", name)
 	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -293,11 +326,6 @@ func TestAccountExample(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	e.applyOK("Apply complete: 5 created, 2 updated, 0 replaced, 0 deleted.")
-	e.noChanges("after applying examples/account")
-	if n := len(e.emu.AddressConfigurations()); n != 2 {
-		t.Fatalf("%d address configurations, want 2", n)
+		e.t.Fatal(err)
 	}
 }

@@ -27,7 +27,9 @@ func (c *CLI) exportCommand() *cobra.Command {
 		Long: `Reads every service of the account (or those given with --service) with
 everything convsync manages in them — roles, users, conversations and the
 service's configuration, notifications and webhooks — and writes one spec file
-per service into --out. With --import it also records every exported resource
+per service into --out; without --service also account.settings.yaml, with the
+account's configuration, webhook settings and address configurations (push
+credentials are not exported: their secrets cannot be read). With --import it also records every exported resource
 in the state, so that a plan over the written specs has no changes: a team can
 bring an existing account under git in one step.
 
@@ -86,6 +88,23 @@ func (c *CLI) runExport(only []string, out string, adopt bool) error {
 			return fmt.Errorf("--service %s: no such service in the account", sid)
 		}
 	}
+	skippedCredentials := 0
+	if len(only) == 0 {
+		// The account's own settings (export_account.go), only when the
+		// whole account is exported.
+		services := map[string]resource.Address{}
+		for _, f := range files {
+			services[f.resources[0].obs.SID] = f.resources[0].doc.Address
+		}
+		f, skipped, err := c.exportAccount(ctx, s, names, services)
+		if err != nil {
+			return err
+		}
+		skippedCredentials = skipped
+		if len(f.resources) > 0 {
+			files = append(files, f)
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -110,6 +129,9 @@ func (c *CLI) runExport(only []string, out string, adopt bool) error {
 		}
 		total += len(f.resources)
 		c.printf("Wrote %s (%d resources).\n", filepath.Join(out, f.name), len(f.resources))
+	}
+	if skippedCredentials > 0 {
+		c.printf("%d push credentials were not exported: Twilio never returns their secrets. Write their specs by hand ({file: PATH} or {env: NAME}) and convsync import them.\n", skippedCredentials)
 	}
 	if !adopt {
 		c.printf("Exported %d resources. To manage them, import them (export --import), or review the files first.\n", total)

@@ -88,7 +88,7 @@ func documentNode(d Document) (*yaml.Node, error) {
 	m.set("kind", scalar(string(k.Kind)))
 	byName, bySID := parentKeys(k)
 	singletonNamedByParent := k.Singleton && !d.Parent.Address.IsZero() && d.Parent.Address.Name == d.Address.Name
-	if !singletonNamedByParent {
+	if !singletonNamedByParent && !resource.AccountSingleton(k.Kind) {
 		m.set("name", scalar(d.Address.Name))
 	}
 	switch {
@@ -102,7 +102,15 @@ func documentNode(d Document) (*yaml.Node, error) {
 		f := &k.Fields[i]
 		if f.Type == resource.TypeRef {
 			if ref, ok := d.Refs[f.Name]; ok && !ref.Address.IsZero() {
-				m.set(f.RefName, scalar(ref.Address.Name))
+				target, key := m, f.RefName
+				if parts := strings.Split(f.RefName, "."); len(parts) > 1 {
+					// A nested reference (auto_creation.service).
+					for _, p := range parts[:len(parts)-1] {
+						target = target.group(p)
+					}
+					key = parts[len(parts)-1]
+				}
+				target.set(key, scalar(ref.Address.Name))
 				continue
 			}
 		}
