@@ -8,7 +8,9 @@
 //
 // It converts between Twilio's JSON and the shared model in pkg/resource, one
 // small adapter per kind (kinds.go), so the planner and applier see only
-// resource.Values and resource.Observed through the API interface.
+// resource.Values and resource.Observed through the API interface. Secret
+// fields arrive as references (resource.SecretRef); the adapter reads their
+// values only as it builds the request (kind_account.go).
 //
 // docs/twilio-client.md explains the policies and the twilio-go quirks.
 package twilioapi
