@@ -329,3 +329,31 @@ func (e *env) copyExample(name string) {
 		e.t.Fatal(err)
 	}
 }
+
+// TestAccountNoChangePlanRequestCount: a no-change plan over 120 address
+// configurations, 3 push credentials and the account's two singletons is one
+// list of services, ceil(120/50) = 3 pages of addresses, one page of
+// credentials and one GET per singleton: 7 requests.
+func TestAccountNoChangePlanRequestCount(t *testing.T) {
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString("kind: Configuration\ndefault_inactive_timer: PT1H\n---\nkind: AccountWebhooks\nmethod: GET\n")
+	for i := 0; i < 120; i++ {
+		b.WriteString("---\nkind: AddressConfiguration\nname: a" + itoa(i) + "\ntype: sms\naddress: \"+1555" + itoa(1000000+i) + "\"\n")
+	}
+	for i := 0; i < 3; i++ {
+		b.WriteString("---\nkind: PushCredential\nname: p" + itoa(i) + "\ntype: fcm\nfriendly_name: App " + itoa(i) + "\nsecret: {file: secrets/fcm.key}\n")
+	}
+	e.writeSpec("bulk.yaml", b.String())
+	e.writeSecret("fcm.key", accountFCMValue)
+	if r := e.must(0, "apply", "--auto-approve", "--rate-limit", "0"); !strings.Contains(r.stdout, "Apply complete: 123 created, 2 updated") {
+		t.Fatalf("apply: %s", r)
+	}
+	e.emu.ResetStats()
+	e.noChanges("over 120 addresses")
+	stats := e.emu.Stats()
+	t.Logf("no-change plan over 120 address configurations, 3 credentials and 2 account singletons: %d API requests (%v)", stats.Total, stats.ByRoute)
+	if stats.Total != 7 {
+		t.Fatalf("no-change plan made %d requests, want 7: %v", stats.Total, stats.ByRoute)
+	}
+}
