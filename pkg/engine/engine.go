@@ -52,6 +52,12 @@ func (e *Engine) PlanWith(ctx context.Context, desired []resource.Desired, specH
 		return nil, err
 	}
 	opts := planner.Options{Destroy: o.Destroy, ForceReplace: o.Replace}
+	if !o.Destroy {
+		// A secret that cannot be read stops the plan before any request.
+		if err := planner.CheckSecrets(desired); err != nil {
+			return nil, err
+		}
+	}
 	snap, err := planner.Refresh(ctx, e.API, planner.RefreshDesired(desired, opts), st, e.Refresh)
 	if err != nil {
 		return nil, err

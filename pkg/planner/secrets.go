@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/state"
 )
 
 // sealSecrets returns d with every secret field's reference carrying the
@@ -61,6 +62,21 @@ func (c *computer) secretKey() []byte {
 		}
 	}
 	return c.secretKeyCache
+}
+
+// CheckSecrets reads every secret of desired (and drops the values): a
+// secret that cannot be read is an Error naming the resource and its spec,
+// found before anything is asked of Twilio. Compute checks again, as it
+// fingerprints them.
+func CheckSecrets(desired []resource.Desired) error {
+	c := &computer{st: &state.State{Lineage: "check"}}
+	for i := range desired {
+		c.sealSecrets(resource.Schema(desired[i].Address.Kind), &desired[i])
+	}
+	if len(c.errs) > 0 {
+		return c.errs
+	}
+	return nil
 }
 
 // kindWarnings adds the kind's own warnings (KindRules.Warnings) to a step
