@@ -182,8 +182,8 @@ func readable(kind resource.Kind, v resource.Values) resource.Values {
 // exportLabel is what a resource's spec name is made from: its natural key,
 // else its friendly name.
 func exportLabel(k *resource.KindSchema, o resource.Observed) string {
-	if k.NaturalKey != "" && o.Values[k.NaturalKey] != "" {
-		return o.Values[k.NaturalKey]
+	if key := k.KeyOf(o.Values); key != "" {
+		return key
 	}
 	return o.Values[resource.FieldFriendlyName]
 }

@@ -322,7 +322,7 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 		case parent == "":
 		case schema.Singleton:
 			name = resource.SingletonID(addr.Kind, parent)
-		case schema.NaturalKey != "":
+		case schema.KeyFetchable(d.Values):
 			name = d.Values[schema.NaturalKey]
 		}
 		if name == "" || parent == "" {

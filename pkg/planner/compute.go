@@ -87,6 +87,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot, opts .
 	}
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
 	c.resolveClaims(plan)
+	c.checkLimits(plan)
 	c.findSuspects(plan)
 	c.warnExisting(plan)
 	c.countCascades(plan)
@@ -137,11 +138,11 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 			return "", true
 		case Adopt, Move:
 			// Recognised from an interrupted create, or renamed: known now.
-			return pc.SID, false
+			return resource.ChildKey(d.Parent.Address.Kind, pc.ParentSID, pc.SID), false
 		}
 	}
 	if r := c.st.Resources[d.Parent.Address.String()]; r != nil {
-		return r.SID, false
+		return resource.ChildKey(d.Parent.Address.Kind, r.ParentSID, r.SID), false
 	}
 	return "", true
 }
@@ -435,20 +436,18 @@ type claim struct {
 	kind      *resource.KindSchema
 	parentSID string
 	name      string
-	self      string // the claimant's own SID, which may hold the key already
+	values    resource.Values // the claimant's, to name its key
+	self      string          // the claimant's own SID, which may hold the key already
 }
 
 // checkNaturalKey records that d's step needs its natural key in parentSID.
 func (c *computer) checkNaturalKey(d *resource.Desired, parentSID, self string) {
 	kind := resource.Schema(d.Address.Kind)
-	if kind.NaturalKey == "" {
+	name := kind.KeyOf(d.Values)
+	if name == "" || parentSID == "" {
 		return
 	}
-	name, ok := d.Values[kind.NaturalKey]
-	if !ok || name == "" || parentSID == "" {
-		return
-	}
-	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, self: self})
+	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, values: d.Values, self: self})
 }
 
 // resolveClaims checks every unique_name a step needs against who holds it
@@ -472,10 +471,10 @@ func (c *computer) resolveClaims(plan *Plan) {
 		ownerOf[r.SID] = r.Address
 	}
 	for _, cl := range c.claims {
-		key := cl.kind.NaturalKey
+		key := cl.kind.KeyName(cl.values)
 		parentKind := lower(cl.kind.Parent)
 		for _, o := range c.snap.Under(cl.kind.Kind, cl.parentSID) {
-			if o.SID == cl.self || o.Values[key] != cl.name {
+			if o.SID == cl.self || cl.kind.KeyOf(o.Values) != cl.name {
 				continue
 			}
 			if !c.owned[o.SID] && !c.adopted[o.SID] {
@@ -508,7 +507,7 @@ func releasesName(ch *Change, key string) bool {
 	}
 	if ch.Action == Update || ch.Action == Adopt {
 		for _, f := range ch.Fields {
-			if f.Name == key {
+			if slices.Contains(strings.Split(key, " / "), f.Name) {
 				return true
 			}
 		}
@@ -687,6 +686,67 @@ func (c *computer) planRemoved() []Change {
 	return out
 }
 
+// checkLimits fails a plan after which a parent would hold more resources
+// of a kind than Twilio allows (resource.KindSchema.Limits: five webhooks
+// per conversation), counting the ones Twilio holds there that convsync
+// does not manage, before any request is sent. (The spec loader checks the
+// specs alone.)
+func (c *computer) checkLimits(plan *Plan) {
+	type bucket struct {
+		kind   resource.Kind
+		parent string
+		limit  int
+	}
+	wanted := map[bucket][]resource.Address{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		kind := resource.Schema(ch.Address.Kind)
+		if ch.Desired == nil || len(kind.Limits) == 0 || ch.NewParent.SID == "" {
+			continue // a new parent holds nothing else
+		}
+		for l := range kind.Limits {
+			if kind.Limits[l].Applies(ch.Desired.Values) {
+				b := bucket{kind.Kind, ch.NewParent.SID, l}
+				wanted[b] = append(wanted[b], ch.Address)
+			}
+		}
+	}
+	buckets := make([]bucket, 0, len(wanted))
+	for b := range wanted {
+		buckets = append(buckets, b)
+	}
+	sort.Slice(buckets, func(i, j int) bool {
+		if buckets[i].parent != buckets[j].parent {
+			return buckets[i].parent < buckets[j].parent
+		}
+		return buckets[i].kind < buckets[j].kind || buckets[i].kind == buckets[j].kind && buckets[i].limit < buckets[j].limit
+	})
+	for _, b := range buckets {
+		kind := resource.Schema(b.kind)
+		l := kind.Limits[b.limit]
+		var unmanaged []string
+		for _, o := range c.snap.Under(b.kind, b.parent) {
+			if !c.owned[o.SID] && !c.adopted[o.SID] && l.Applies(o.Values) {
+				unmanaged = append(unmanaged, o.SID)
+			}
+		}
+		addrs := wanted[b]
+		if len(addrs)+len(unmanaged) <= l.Max {
+			continue
+		}
+		sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
+		code := ""
+		if l.Code != "" {
+			code = " (error " + l.Code + ")"
+		}
+		msg := fmt.Sprintf("%s %s would hold %d %s, more than Twilio's limit of %d%s: %d in these specs", lower(kind.Parent), b.parent, len(addrs)+len(unmanaged), l.What, l.Max, code, len(addrs))
+		if len(unmanaged) > 0 {
+			msg += fmt.Sprintf(" and %d that convsync does not manage (%s); delete those in Twilio or adopt them with convsync import", len(unmanaged), strings.Join(unmanaged, ", "))
+		}
+		c.fail(addrs[len(addrs)-1], "%s", msg)
+	}
+}
+
 // warnExisting warns on each create of a kind without a natural key (a
 // service, a role) when its parent already holds a resource that convsync
 // does not manage with every readable field the spec sets (a service of
@@ -773,7 +833,7 @@ func (c *computer) countCascades(plan *Plan) {
 			continue
 		}
 		counts := map[resource.Kind]int{}
-		known := c.countUnmanaged(ch.Address.Kind, ch.SID, counts)
+		known := c.countUnmanaged(ch.Address.Kind, resource.ChildKey(ch.Address.Kind, ch.ParentSID, ch.SID), counts)
 		total := 0
 		var parts []string
 		for _, k := range resource.Kinds() {
@@ -792,10 +852,17 @@ func (c *computer) countCascades(plan *Plan) {
 	}
 }
 
-// countUnmanaged adds, per kind, the descendants of parentSID (a kind
-// resource) that convsync does not own; known is false when some kind in it
-// was neither listed nor counted before.
+// countUnmanaged adds, per kind, the descendants of parentSID (the parent
+// key of a kind resource's children) that convsync does not own; known is
+// false when some kind in it was neither listed nor counted before. Below
+// the children, only what was listed is counted: a service's deletion does
+// not read the participants of every conversation in it (a request per
+// conversation), and their count is not what makes that plan dangerous.
 func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts map[resource.Kind]int) (known bool) {
+	return c.countDescendants(kind, parentSID, counts, true)
+}
+
+func (c *computer) countDescendants(kind resource.Kind, parentSID string, counts map[resource.Kind]int, direct bool) (known bool) {
 	known = true
 	for _, k := range resource.Children(kind) {
 		if k.Singleton {
@@ -807,10 +874,12 @@ func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts m
 				if !c.owned[o.SID] && !c.adopted[o.SID] {
 					counts[k.Kind]++
 				}
-				if len(resource.Children(k.Kind)) > 0 && !c.countUnmanaged(k.Kind, o.SID, counts) {
+				if len(resource.Children(k.Kind)) > 0 && !c.countDescendants(k.Kind, resource.ChildKey(k.Kind, parentSID, o.SID), counts, false) {
 					known = false
 				}
 			}
+		case !direct:
+			// Not read: not counted (see countUnmanaged).
 		default:
 			size, ok := c.snap.Size(k.Kind, parentSID)
 			if !ok {
@@ -824,7 +893,7 @@ func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts m
 				}
 			}
 			counts[k.Kind] += max(0, size-owned)
-			if len(resource.Children(k.Kind)) > 0 {
+			if len(resource.Children(k.Kind)) > 0 && !c.snap.Listed(k.Kind, parentSID) {
 				known = false // its children were not read
 			}
 		}
@@ -868,9 +937,20 @@ func (c *computer) linkDependencies(plan *Plan) {
 		if ch.ParentSID == "" || !(ch.Action.Destroys()) {
 			continue
 		}
-		if parent := bySID[ch.ParentSID]; parent != nil && parent != ch {
-			parent.DependsOn = append(parent.DependsOn, ch.Address)
+		parent := bySID[ParentOf(ch)]
+		if parent == nil || parent == ch {
+			continue
 		}
+		if rules := resource.Schema(parent.Address.Kind).Rules; rules != nil && rules.DeleteTakesChildren {
+			// Its parent's delete deletes it: no request of its own,
+			// after that delete.
+			ch.GoesWithParent = true
+			if !slices.Contains(ch.DependsOn, parent.Address) {
+				ch.DependsOn = append(ch.DependsOn, parent.Address)
+			}
+			continue
+		}
+		parent.DependsOn = append(parent.DependsOn, ch.Address)
 	}
 }
 

@@ -226,12 +226,15 @@ func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *st
 	snap.SetListed(resource.KindService, "", services)
 
 	r := &refresher{api: api, snap: snap, opts: opts, sem: make(chan struct{}, concurrencyOf(opts))}
-	var reads []*serviceRead
-	for _, need := range neededReads(desired, st, snap) {
-		reads = append(reads, r.prepare(need.kind, need.parentSID, desired, st))
-	}
-	if err := r.run(ctx, reads); err != nil {
-		return nil, err
+	// Level by level: a participant's read needs its conversation known.
+	for level := 1; level <= maxLevel(); level++ {
+		var reads []*serviceRead
+		for _, need := range neededReads(level, desired, st, snap) {
+			reads = append(reads, r.prepare(need.kind, need.parentSID, desired, st))
+		}
+		if err := r.run(ctx, reads); err != nil {
+			return nil, err
+		}
 	}
 	return snap, nil
 }
@@ -241,49 +244,60 @@ type readNeed struct {
 	parentSID string
 }
 
-// neededReads lists the (kind, service) pairs a plan needs read: the kinds
-// that the specs or the state hold in that service, and every kind in a
-// service this plan may delete or replace (its cascade count needs them).
-// A service missing from the account holds nothing: no need to ask.
-func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
+// levelOf is how deep a kind lives: 0 for services, 1 for what is in a
+// service, 2 for what is in a conversation.
+func levelOf(k resource.Kind) int { return len(resource.Ancestors(k)) }
+
+func maxLevel() int {
+	n := 0
+	for _, k := range resource.Kinds() {
+		n = max(n, levelOf(k.Kind))
+	}
+	return n
+}
+
+// neededReads lists the (kind, parent) pairs of one level a plan needs
+// read: the kinds that the specs or the state hold in that parent, and
+// every kind in a parent this plan may delete or replace (its cascade
+// count needs them). A parent missing from the snapshot holds nothing: no
+// need to ask.
+func neededReads(level int, desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
 	need := map[readNeed]bool{}
 	add := func(kind resource.Kind, parentSID string) {
-		if parentSID != "" && snap.Get(resource.KindService, "", parentSID) != nil {
+		if parentSID == "" || levelOf(kind) != level {
+			return
+		}
+		parentParent, sid := resource.ParentOfKey(parentSID)
+		if snap.Get(resource.Schema(kind).Parent, parentParent, sid) != nil {
 			need[readNeed{kind, parentSID}] = true
 		}
 	}
 	for _, r := range st.Resources {
-		if resource.Schema(r.Address.Kind).Parent == resource.KindService {
-			add(r.Address.Kind, r.ParentSID)
-		}
+		add(r.Address.Kind, r.ParentSID)
 	}
 	for _, p := range st.Pending {
-		if resource.Schema(p.Address.Kind).Parent == resource.KindService {
-			add(p.Address.Kind, p.ParentSID)
-		}
+		add(p.Address.Kind, p.ParentSID)
 	}
 	wanted := map[resource.Address]*resource.Desired{}
 	for i := range desired {
 		d := &desired[i]
 		wanted[d.Address] = d
-		if resource.Schema(d.Address.Kind).Parent == resource.KindService {
-			add(d.Address.Kind, st.ParentSID(d))
-		}
+		add(d.Address.Kind, st.ParentSID(d))
 	}
-	// Services that this plan may delete or replace: in the state, and gone
-	// from the specs or wanting another friendly_name (which replaces).
+	// Parents that this plan may delete or replace: in the state, and gone
+	// from the specs or wanting what only a replacement gives.
 	for _, r := range st.Resources {
-		if r.Address.Kind != resource.KindService {
+		kind := resource.Schema(r.Address.Kind)
+		if levelOf(kind.Kind) != level-1 || kind.Singleton || len(resource.Children(kind.Kind)) == 0 {
 			continue
 		}
-		obs := snap.Get(resource.KindService, "", r.SID)
-		d := wanted[r.Address]
-		if obs == nil || (d != nil && d.Values[resource.FieldFriendlyName] == obs.Values[resource.FieldFriendlyName]) {
+		obs := snap.Get(kind.Kind, r.ParentSID, r.SID)
+		if obs == nil || !mayDestroy(kind, wanted[r.Address], obs, st) {
 			continue
 		}
-		for _, k := range resource.Children(resource.KindService) {
+		for _, k := range resource.Children(kind.Kind) {
 			if !k.Singleton {
-				add(k.Kind, r.SID)
+				add(k.Kind, resource.ChildKey(kind.Kind, r.ParentSID, r.SID))
 			}
 		}
 	}
@@ -298,6 +312,27 @@ func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []
 		return resource.Rank(out[i].kind) < resource.Rank(out[j].kind)
 	})
 	return out
+}
+
+// mayDestroy reports whether a plan may delete or replace the resource obs
+// that d wants (nil: its spec is gone): a field only a replacement changes
+// differs, it can no longer be updated, or it moves to another parent.
+func mayDestroy(kind *resource.KindSchema, d *resource.Desired, obs *resource.Observed, st *state.State) bool {
+	if d == nil {
+		return true
+	}
+	if kind.Parent != "" && st.ParentSID(d) != obs.ParentSID {
+		return true
+	}
+	if kind.Rules != nil && kind.Rules.Frozen != nil && kind.Rules.Frozen(obs.Values) != "" {
+		return true
+	}
+	for _, f := range kind.Fields {
+		if want, ok := d.Values[f.Name]; ok && f.ForcesReplace && !f.WriteOnly && !f.Equal(want, obs.Values[f.Name]) {
+			return true
+		}
+	}
+	return false
 }
 
 func concurrencyOf(opts RefreshOptions) int {
@@ -369,12 +404,15 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []res
 		mustList = true // one request either way
 	}
 	for _, d := range desired {
-		if schema.NaturalKey == "" {
+		if !schema.HasNaturalKey() {
 			break
 		}
-		name := d.Values[schema.NaturalKey]
+		name := schema.KeyOf(d.Values)
 		if d.Address.Kind != kind || name == "" || st.ParentSID(&d) != serviceSID {
 			continue
+		}
+		if !schema.KeyFetchable(d.Values) {
+			mustList = true // only a list finds a key of several fields
 		}
 		sr.wanted[name] = ""
 		if own := st.Get(d.Address); own != nil && own.ParentSID == serviceSID {
@@ -548,16 +586,16 @@ func (sr *serviceRead) holds(sid, name string) bool {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	o, ok := sr.items[sid]
-	return ok && o.Values[resource.Schema(sr.kind).NaturalKey] == name
+	return ok && resource.Schema(sr.kind).KeyOf(o.Values) == name
 }
 
 func (sr *serviceRead) describe(verb string) string {
-	return fmt.Sprintf("%s %s of service %s", verb, resource.Schema(sr.kind).Plural, sr.serviceSID)
+	return fmt.Sprintf("%s %s of %s %s", verb, resource.Schema(sr.kind).Plural, lower(resource.Schema(sr.kind).Parent), sr.serviceSID)
 }
 
 // fetchTask reads one resource by SID or natural key; not found is an answer.
 func (r *refresher) fetchTask(sr *serviceRead, id string) task {
-	return task{what: fmt.Sprintf("fetching %s %s of service %s", lower(sr.kind), id, sr.serviceSID), do: func(ctx context.Context) error {
+	return task{what: fmt.Sprintf("fetching %s %s of %s %s", lower(sr.kind), id, lower(resource.Schema(sr.kind).Parent), sr.serviceSID), do: func(ctx context.Context) error {
 		o, err := r.api.Fetch(ctx, sr.kind, sr.serviceSID, id)
 		switch {
 		case twilioapi.IsNotFound(err):
