@@ -227,10 +227,11 @@ func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *st
 
 	r := &refresher{api: api, snap: snap, opts: opts, sem: make(chan struct{}, concurrencyOf(opts))}
 	// Level by level: a participant's read needs its conversation known.
+	idx := newReadIndex(desired, st)
 	for level := 1; level <= maxLevel(); level++ {
 		var reads []*serviceRead
 		for _, need := range neededReads(level, desired, st, snap) {
-			reads = append(reads, r.prepare(need.kind, need.parentSID, desired, st))
+			reads = append(reads, r.prepare(need.kind, need.parentSID, idx, st))
 		}
 		if err := r.run(ctx, reads); err != nil {
 			return nil, err
@@ -383,32 +384,52 @@ func (sr *serviceRead) has(sid string) bool {
 }
 
 // prepare gathers what the plan needs from one service and picks how to read it.
-func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []resource.Desired, st *state.State) *serviceRead {
-	sr := &serviceRead{kind: kind, serviceSID: serviceSID, wanted: map[string]string{}, items: map[string]resource.Observed{}}
+// readIndex groups the state's resources, its pending creates and the
+// specs by (kind, parent key) once per refresh: a refresh of 1,000
+// conversations prepares 2,000 reads of their children, and scanning
+// everything for each read would cost more than the reads.
+type readIndex struct {
+	owned   map[readNeed][]*state.Resource
+	pending map[readNeed]bool
+	desired map[readNeed][]*resource.Desired
+}
+
+func newReadIndex(desired []resource.Desired, st *state.State) *readIndex {
+	idx := &readIndex{owned: map[readNeed][]*state.Resource{}, pending: map[readNeed]bool{}, desired: map[readNeed][]*resource.Desired{}}
 	for _, addr := range st.Addresses() {
-		if res := st.Resources[addr.String()]; res.Address.Kind == kind && res.ParentSID == serviceSID {
-			sr.owned = append(sr.owned, res)
-		}
+		res := st.Resources[addr.String()]
+		k := readNeed{res.Address.Kind, res.ParentSID}
+		idx.owned[k] = append(idx.owned[k], res)
 	}
+	for _, p := range st.Pending {
+		idx.pending[readNeed{p.Address.Kind, p.ParentSID}] = true
+	}
+	for i := range desired {
+		d := &desired[i]
+		k := readNeed{d.Address.Kind, st.ParentSID(d)}
+		idx.desired[k] = append(idx.desired[k], d)
+	}
+	return idx
+}
+
+func (r *refresher) prepare(kind resource.Kind, serviceSID string, idx *readIndex, st *state.State) *serviceRead {
+	sr := &serviceRead{kind: kind, serviceSID: serviceSID, wanted: map[string]string{}, items: map[string]resource.Observed{}}
+	need := readNeed{kind, serviceSID}
+	sr.owned = idx.owned[need]
 	// What an interrupted create left behind is recognised among every
 	// resource created after it started (MatchPending): only a full list
 	// shows them all.
-	mustList := false
-	for _, p := range st.Pending {
-		if p.Address.Kind == kind && p.ParentSID == serviceSID {
-			mustList = true
-		}
-	}
+	mustList := idx.pending[need]
 	schema := resource.Schema(kind)
 	if schema.Singleton {
 		mustList = true // one request either way
 	}
-	for _, d := range desired {
+	for _, d := range idx.desired[need] {
 		if !schema.HasNaturalKey() {
 			break
 		}
 		name := schema.KeyOf(d.Values)
-		if d.Address.Kind != kind || name == "" || st.ParentSID(&d) != serviceSID {
+		if name == "" {
 			continue
 		}
 		if !schema.KeyFetchable(d.Values) {
