@@ -924,6 +924,7 @@ func (c *computer) linkDependencies(plan *Plan) {
 		}
 	}
 	c.linkReleases(plan)
+	linkImplicitCreates(plan)
 	// Parent deletes (delete, replace) wait for the children that lived in them.
 	bySID := map[string]*Change{}
 	for i := range plan.Changes {
@@ -951,6 +952,38 @@ func (c *computer) linkDependencies(plan *Plan) {
 			continue
 		}
 		parent.DependsOn = append(parent.DependsOn, ch.Address)
+	}
+}
+
+// linkImplicitCreates makes a create that would make another resource
+// implicitly (resource.KindRules.CreatesImplicitly: a chat participant's
+// identity makes a User) wait for the create of that resource's own spec,
+// so that the spec's create does not find its key taken. Matching by the
+// key alone may order steps of different services too; that only costs
+// parallelism.
+func linkImplicitCreates(plan *Plan) {
+	creates := map[resource.Kind]map[string]resource.Address{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		kind := resource.Schema(ch.Address.Kind)
+		if ch.Desired == nil || !kind.HasNaturalKey() || (ch.Action != Create && ch.Action != Replace) {
+			continue
+		}
+		if creates[kind.Kind] == nil {
+			creates[kind.Kind] = map[string]resource.Address{}
+		}
+		creates[kind.Kind][kind.KeyOf(ch.Desired.Values)] = ch.Address
+	}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		rules := resource.Schema(ch.Address.Kind).Rules
+		if ch.Desired == nil || rules == nil || rules.CreatesImplicitly == nil || (ch.Action != Create && ch.Action != Replace) {
+			continue
+		}
+		ic := rules.CreatesImplicitly
+		if dep, ok := creates[ic.Kind][ch.Desired.Values[ic.Field]]; ok && ch.Desired.Values[ic.Field] != "" && !slices.Contains(ch.DependsOn, dep) {
+			ch.DependsOn = append(ch.DependsOn, dep)
+		}
 	}
 }
 

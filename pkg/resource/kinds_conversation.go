@@ -70,7 +70,7 @@ var participantSchema = &KindSchema{
 		{Name: FieldAttributes, Type: TypeJSON, Unset: "{}", UnsetKnown: true, Check: maxBytes(4096)},
 		{Name: FieldRoleSID, Type: TypeRef, Ref: KindRole, RefName: "role", RefMust: conversationRole, Check: sidCheck("RL", "role")},
 	},
-	Rules: &KindRules{Validate: validateParticipant},
+	Rules: &KindRules{Validate: validateParticipant, CreatesImplicitly: &ImplicitCreate{Field: FieldIdentity, Kind: KindUser}},
 }
 
 func isMessagingParticipant(v Values) bool { return v[FieldBindingAddress] != "" }

@@ -270,6 +270,19 @@ type KindRules struct {
 	// child that goes with it gets no request of its own: its state entry
 	// goes once its parent's delete has succeeded.
 	DeleteTakesChildren bool
+	// CreatesImplicitly: a create with Field set makes a resource of Kind
+	// whose natural key is that value, when none exists (a chat
+	// participant's identity makes a User; UNVERIFIED for Conversations,
+	// documented for Programmable Chat). A spec of Kind with that key that
+	// this plan creates goes first: created after, it would find its key
+	// taken.
+	CreatesImplicitly *ImplicitCreate
+}
+
+// ImplicitCreate is what KindRules.CreatesImplicitly names.
+type ImplicitCreate struct {
+	Field string
+	Kind  Kind
 }
 
 // Field returns the schema of the named field, or nil.
