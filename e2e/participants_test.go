@@ -163,6 +163,7 @@ func TestParticipantsAndConversationWebhooks(t *testing.T) {
 	}
 	e.writeSpec("base.yaml", strings.Replace(participantsBase, "friendly_name: VIP", "friendly_name: VIP desk", 1))
 	r = e.must(2, "plan", "--detailed-exitcode")
+	t.Logf("closed conversation edited:\n%s", r.stdout)
 	if !strings.Contains(r.stdout, "Plan: 0 to create, 0 to update, 5 to replace, 0 to delete.") {
 		t.Fatalf("plan for a closed conversation's edit:\n%s", r.stdout)
 	}

@@ -197,8 +197,8 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 			// step the resource in the old parent would be forgotten.
 			ch.Action = Replace
 			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
-			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), obs.ParentSID, describeParent(d, parentSID))
-			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: obs.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
+			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), innermost(obs.ParentSID), describeParent(d, parentSID))
+			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: innermost(obs.ParentSID), After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 			c.checkDestroy(d, ch)
 			c.checkNaturalKey(d, parentSID, "")
 			return ch
@@ -231,9 +231,9 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		if pc := c.byAddr[d.Parent.Address]; pc != nil && pc.Action == Replace {
 			ch.Reason = fmt.Sprintf("its %s %s is replaced, which deletes it", lower(kind.Parent), d.Parent.Address)
 		} else {
-			ch.Reason = fmt.Sprintf("it moves from %s %s to %s; a %s cannot change %s, so it is deleted and created again", lower(kind.Parent), owner.ParentSID, describeParent(d, parentSID), lower(kind.Kind), lower(kind.Parent))
+			ch.Reason = fmt.Sprintf("it moves from %s %s to %s; a %s cannot change %s, so it is deleted and created again", lower(kind.Parent), innermost(owner.ParentSID), describeParent(d, parentSID), lower(kind.Kind), lower(kind.Parent))
 		}
-		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: owner.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
+		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: innermost(owner.ParentSID), After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 		if ch.Observed == nil {
 			// Gone already: nothing to delete.
 			ch.Action = Create
@@ -415,9 +415,16 @@ func (c *computer) diff(kind *resource.KindSchema, d *resource.Desired, have, ap
 
 func describeParent(d *resource.Desired, parentSID string) string {
 	if parentSID != "" {
-		return parentSID
+		return innermost(parentSID)
 	}
 	return "new " + d.Parent.Address.String() + " (SID known after apply)"
+}
+
+// innermost is the parent's own SID in a parent key (CH… of IS…/CH…), as
+// plans show a parent.
+func innermost(parentKey string) string {
+	_, sid := resource.ParentOfKey(parentKey)
+	return sid
 }
 
 func (c *computer) checkDestroy(d *resource.Desired, ch *Change) {
