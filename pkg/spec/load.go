@@ -312,7 +312,7 @@ func checkSet(docs []parsedDoc) Errors {
 		if schema.UniqueByContent && !d.Parent.IsZero() {
 			k := keyed{d.Address.Kind, "content:" + d.Parent.String(), contentKey(schema, d.Values)}
 			if first, dup := keys[k]; dup && first.Address != d.Address {
-				add(d.Source, d.nameAt, "", "has the same fields as %s (%s) in the same %s; a %s has no name in Twilio, so two identical ones could not be told apart: change or remove one", first.Address, first.Source, strings.ToLower(string(schema.Parent)), strings.ToLower(string(d.Address.Kind)))
+				add(d.Source, d.nameAt, "", "has the same fields as %s (%s) in the same %s; %s have no name in Twilio, so two identical ones could not be told apart: change or remove one", first.Address, first.Source, strings.ToLower(string(schema.Parent)), schema.Plural)
 			} else if !dup {
 				keys[k] = d
 			}
@@ -400,7 +400,11 @@ func checkLimits(ordered []parsedDoc, add func(src resource.Source, pos position
 				if l.Code != "" {
 					code = " (error " + l.Code + ")"
 				}
-				add(d.Source, d.nameAt, "", "%s %s would hold more than %d %s, Twilio's limit%s", strings.ToLower(string(schema.Parent)), d.Parent, l.Max, l.What, code)
+				where := d.Parent.String()
+				if d.Parent.SID != "" {
+					where = strings.ToLower(string(schema.Parent)) + " " + d.Parent.SID
+				}
+				add(d.Source, d.nameAt, "", "%s would hold more than %d %s, Twilio's limit%s", where, l.Max, l.What, code)
 			}
 		}
 	}

@@ -563,17 +563,22 @@ func (p *parser) group(k *resource.KindSchema, prefix string, v *yaml.Node, d *p
 func (p *parser) value(f *resource.FieldSchema, field string, v *yaml.Node, values resource.Values) {
 	var text string
 	switch f.Type {
-	case resource.TypeJSON:
-		s, ok := p.attributes(v, field)
+	case resource.TypeJSON, resource.TypeSet:
+		var s string
+		var ok bool
+		if f.Type == resource.TypeJSON {
+			s, ok = p.attributes(v, field)
+		} else {
+			s, ok = p.set(f, field, v)
+		}
 		if !ok {
 			return
 		}
-		values[field] = s
-		return
-	case resource.TypeSet:
-		s, ok := p.set(f, field, v)
-		if !ok {
-			return
+		if f.Check != nil {
+			if err := f.Check(s); err != nil {
+				p.add(at(v), field, "%v", err)
+				return
+			}
 		}
 		values[field] = s
 		return
