@@ -163,7 +163,6 @@ func TestParticipantsAndConversationWebhooks(t *testing.T) {
 	}
 	e.writeSpec("base.yaml", strings.Replace(participantsBase, "friendly_name: VIP", "friendly_name: VIP desk", 1))
 	r = e.must(2, "plan", "--detailed-exitcode")
-	t.Logf("closed conversation edited:\n%s", r.stdout)
 	if !strings.Contains(r.stdout, "Plan: 0 to create, 0 to update, 5 to replace, 0 to delete.") {
 		t.Fatalf("plan for a closed conversation's edit:\n%s", r.stdout)
 	}
@@ -219,4 +218,21 @@ flow_sid: FW0123456789abcdef0123456789abcdef
 		t.Fatal("import did not record the SIDs")
 	}
 	e.noChanges("after the imports")
+
+	// The conversation and everything in it leave the specs: one request
+	// deletes them all (the conversation's), and the plan says so.
+	for _, f := range []string{"people.yaml", "hook.yaml", "imported.yaml"} {
+		e.removeSpec(f)
+	}
+	e.writeSpec("base.yaml", participantsBase[:strings.Index(participantsBase, "---\nkind: Conversation")])
+	r = e.must(2, "plan", "--detailed-exitcode")
+	if !strings.Contains(r.stdout, "goes with conversation.vip, whose delete deletes it (no request of its own)") || !strings.Contains(r.stdout, "7 to delete") {
+		t.Fatalf("plan for the conversation's removal:\n%s", r.stdout)
+	}
+	e.emu.ResetStats()
+	e.applyOK("Apply complete: 0 created, 0 updated, 0 replaced, 7 deleted.")
+	if n := e.writes(); n != 1 {
+		t.Fatalf("%d writes to delete a conversation with 6 children, want 1: %v", n, e.emu.Stats().ByRoute)
+	}
+	e.noChanges("after the conversation's removal")
 }

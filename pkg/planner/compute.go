@@ -953,6 +953,9 @@ func (c *computer) linkDependencies(plan *Plan) {
 			// Its parent's delete deletes it: no request of its own,
 			// after that delete.
 			ch.GoesWithParent = true
+			if ch.Action == Delete {
+				ch.Reason += "; it goes with " + parent.Address.String() + ", whose delete deletes it (no request of its own)"
+			}
 			if !slices.Contains(ch.DependsOn, parent.Address) {
 				ch.DependsOn = append(ch.DependsOn, parent.Address)
 			}
