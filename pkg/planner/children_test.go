@@ -158,8 +158,8 @@ func TestRefreshReadsChildrenOfExistingConversations(t *testing.T) {
 	api := &countingLister{items: map[string][]resource.Observed{
 		"Service/":                            {observedService(svcSID, "Support")},
 		"Conversation/" + svcSID:              {observedConv(convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip", resource.FieldFriendlyName: "VIP"})},
-		"Participant/" + vipKey:              {{Kind: resource.KindParticipant, SID: mbSID2, ParentSID: vipKey, Values: resource.Values{resource.FieldIdentity: "zoe"}}},
-		"ConversationWebhook/" + vipKey:      nil,
+		"Participant/" + vipKey:               {{Kind: resource.KindParticipant, SID: mbSID2, ParentSID: vipKey, Values: resource.Values{resource.FieldIdentity: "zoe"}}},
+		"ConversationWebhook/" + vipKey:       nil,
 		"Role/" + svcSID:                      nil,
 		"User/" + svcSID:                      nil,
 		"ServiceConfiguration/" + svcSID:      nil,
