@@ -20,7 +20,7 @@ import (
 )
 
 func main() {
-	only := flag.String("only", "", "run only these scenarios (comma-separated: refresh, kinds, choice, latency, growth, apply, daemon)")
+	only := flag.String("only", "", "run only these scenarios (comma-separated: refresh, kinds, children, choice, latency, growth, apply, daemon)")
 	withApply := flag.Bool("apply", false, "also run the apply throughput scenario (about 45 s)")
 	runs := flag.Int("runs", 3, "runs per measurement; the median wall time is shown")
 	edits := flag.Int("daemon-edits", 100, "daemon scenario: spec edits measured per run")
@@ -59,6 +59,7 @@ func main() {
 	}{
 		{"refresh", b.refreshCost},
 		{"kinds", b.kindsRefresh},
+		{"children", b.childrenRefresh},
 		{"choice", b.choice},
 		{"latency", b.latency},
 		{"growth", b.growth},

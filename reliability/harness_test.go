@@ -250,6 +250,16 @@ func (e *env) check(desired []resource.Desired) audit {
 			if !e.childExists(d.Address.Kind, r.ParentSID, r.SID, d.Values) {
 				a.problemf("%s: %s is not in Twilio with the fields of its spec", d.Address, r.SID)
 			}
+		case resource.KindParticipant, resource.KindConversationWebhook:
+			desiredChildren[d.Address.Kind]++
+			conv := st.Get(d.Parent.Address)
+			if conv == nil || conv.ParentSID+"/"+conv.SID != r.ParentSID {
+				a.problemf("%s lives in %s, not in its conversation's %v", d.Address, r.ParentSID, conv)
+				continue
+			}
+			if !e.grandchildExists(d.Address.Kind, conv.ParentSID, conv.SID, r.SID, d.Values) {
+				a.problemf("%s: %s is not in Twilio with the fields of its spec", d.Address, r.SID)
+			}
 		case resource.KindService:
 			desiredServices++
 			s, ok := services[r.SID]
@@ -296,6 +306,7 @@ func (e *env) check(desired []resource.Desired) audit {
 	// Every service besides the default one, and every conversation in a
 	// managed service, must be owned.
 	managedServices, conversations := 0, 0
+	grandchildren := map[resource.Kind]int{}
 	for sid := range services {
 		if sid == e.emu.DefaultServiceSID() {
 			continue
@@ -315,9 +326,31 @@ func (e *env) check(desired []resource.Desired) audit {
 				a.orphans++
 				a.problemf("conversation %s (%q, unique_name %q) in service %s is in Twilio but not in the state", c.SID, deref(c.FriendlyName), deref(c.UniqueName), sid)
 			}
+			if c.State == resource.StateClosed {
+				continue // a replaced conversation's old children stay with it
+			}
+			people, _ := e.emu.Participants(sid, c.SID)
+			for _, p := range people {
+				grandchildren[resource.KindParticipant]++
+				if _, ok := owned[p.SID]; !ok {
+					a.orphans++
+					a.problemf("participant %s (%q%q) in conversation %s is in Twilio but not in the state", p.SID, p.Identity, p.Address, c.SID)
+				}
+			}
+			hooks, _ := e.emu.ConversationWebhooks(sid, c.SID)
+			for _, w := range hooks {
+				grandchildren[resource.KindConversationWebhook]++
+				if _, ok := owned[w.SID]; !ok {
+					a.orphans++
+					a.problemf("webhook %s in conversation %s is in Twilio but not in the state", w.SID, c.SID)
+				}
+			}
 		}
 	}
 	children := e.unownedChildren(owned, services, &a)
+	for kind, n := range grandchildren {
+		children[kind] += n
+	}
 	for kind, n := range children {
 		a.duplicates += max(0, n-desiredChildren[kind])
 	}
@@ -342,6 +375,28 @@ func (e *env) childExists(kind resource.Kind, serviceSID, sid string, want resou
 		for _, u := range users {
 			if u.SID == sid {
 				return u.Identity == want[resource.FieldIdentity]
+			}
+		}
+	}
+	return false
+}
+
+// grandchildExists reports whether a participant or webhook with the spec's
+// identifying fields is in Twilio under the conversation.
+func (e *env) grandchildExists(kind resource.Kind, serviceSID, convSID, sid string, want resource.Values) bool {
+	switch kind {
+	case resource.KindParticipant:
+		people, _ := e.emu.Participants(serviceSID, convSID)
+		for _, p := range people {
+			if p.SID == sid {
+				return p.Identity == want[resource.FieldIdentity] && p.Address == want[resource.FieldBindingAddress]
+			}
+		}
+	case resource.KindConversationWebhook:
+		hooks, _ := e.emu.ConversationWebhooks(serviceSID, convSID)
+		for _, w := range hooks {
+			if w.SID == sid {
+				return w.URL != nil && *w.URL == want[resource.FieldWebhookURL]
 			}
 		}
 	}

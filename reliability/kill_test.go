@@ -103,6 +103,25 @@ func (f *fleet) rolesAndUsers(svc string) string {
 	return b.String()
 }
 
+// children returns the participants and webhook of the i-th conversation
+// of svc, for every tenth one (active, with a unique_name): two chat
+// participants whose identities are users of the specs (a participant's
+// identity makes a User when none exists, so they wait for those users),
+// one SMS participant (a lost create is recognised by its address and
+// proxy address) and one webhook (no key: recognised by its fields).
+func (f *fleet) children(svc string, i int, conv string) string {
+	if i%10 != 0 {
+		return ""
+	}
+	var b strings.Builder
+	for p := 0; p < 2; p++ {
+		fmt.Fprintf(&b, "---\nkind: Participant\nname: %s-p%d\nconversation: %s\nidentity: user%d@%s.example.com\nattributes: {seat: %d}\n%s", conv, p, conv, p, svc, p, f.extra)
+	}
+	fmt.Fprintf(&b, "---\nkind: Participant\nname: %s-sms\nconversation: %s\nmessaging_binding: {address: \"+1555%03d%04d\", proxy_address: \"+15559870000\"}\n%s", conv, conv, len(svc)*7+int(svc[len(svc)-1]), i, f.extra)
+	fmt.Fprintf(&b, "---\nkind: ConversationWebhook\nname: %s-hook\nconversation: %s\ntarget: webhook\nurl: https://bot.example.com/%s\nfilters: [onMessageAdded]\n%s", conv, conv, conv, f.extra)
+	return b.String()
+}
+
 func (f *fleet) write(e *env) {
 	e.t.Helper()
 	if err := os.RemoveAll(e.dir); err != nil {
@@ -122,6 +141,9 @@ func (f *fleet) write(e *env) {
 				continue
 			}
 			c.WriteString("---\n" + doc + f.extra)
+			if _, moved := f.movedTo[name]; !moved {
+				c.WriteString(f.children(s, i, name))
+			}
 		}
 		e.writeSpec(s+"/conversations.yaml", c.String())
 	}

@@ -152,27 +152,8 @@ func (c *CLI) exportService(ctx context.Context, s *session, svc resource.Observ
 	f.resources = append(f.resources, exported{obs: svc, doc: spec.Document{Address: svcAddr, Values: readable(resource.KindService, svc.Values), PreventDestroy: true,
 		Comment: "exported from " + svc.SID}})
 	bySID := map[string]resource.Address{} // for references
-	for _, k := range resource.Children(resource.KindService) {
-		items, err := s.client.List(ctx, k.Kind, svc.SID)
-		if err != nil {
-			return f, fmt.Errorf("listing %s of %s: %w", k.Plural, svc.SID, err)
-		}
-		sort.Slice(items, func(i, j int) bool {
-			return items[i].DateCreated.Before(items[j].DateCreated) || items[i].DateCreated.Equal(items[j].DateCreated) && items[i].SID < items[j].SID
-		})
-		for _, o := range items {
-			name := svcAddr.Name
-			if !k.Singleton {
-				name = names.name(k.Kind, exportLabel(k, o), o.SID)
-			}
-			addr := resource.Address{Kind: k.Kind, Name: name}
-			bySID[o.SID] = addr
-			doc := spec.Document{Address: addr, Parent: resource.Ref{Address: svcAddr}, Values: readable(k.Kind, o.Values)}
-			if !k.Singleton {
-				doc.Comment = "exported from " + o.SID
-			}
-			f.resources = append(f.resources, exported{obs: o, doc: doc})
-		}
+	if err := c.exportChildren(ctx, s, resource.KindService, svc.SID, svcAddr, names, bySID, &f); err != nil {
+		return f, err
 	}
 	// References to exported resources are written by name.
 	for i := range f.resources {
@@ -187,6 +168,41 @@ func (c *CLI) exportService(ctx context.Context, s *session, svc resource.Observ
 		}
 	}
 	return f, nil
+}
+
+// exportChildren exports every kind that lives in the resource parentAddr
+// (of kind parent, whose children have parent key key), and what lives in
+// those in turn: a conversation's participants and webhooks are one list
+// each per conversation.
+func (c *CLI) exportChildren(ctx context.Context, s *session, parent resource.Kind, key string, parentAddr resource.Address, names *namer, bySID map[string]resource.Address, f *exportFile) error {
+	for _, k := range resource.Children(parent) {
+		items, err := s.client.List(ctx, k.Kind, key)
+		if err != nil {
+			return fmt.Errorf("listing %s of %s: %w", k.Plural, key, err)
+		}
+		sort.Slice(items, func(i, j int) bool {
+			return items[i].DateCreated.Before(items[j].DateCreated) || items[i].DateCreated.Equal(items[j].DateCreated) && items[i].SID < items[j].SID
+		})
+		for _, o := range items {
+			name := parentAddr.Name
+			if !k.Singleton {
+				name = names.name(k.Kind, exportLabel(k, o), o.SID)
+			}
+			addr := resource.Address{Kind: k.Kind, Name: name}
+			bySID[o.SID] = addr
+			doc := spec.Document{Address: addr, Parent: resource.Ref{Address: parentAddr}, Values: readable(k.Kind, o.Values)}
+			if !k.Singleton {
+				doc.Comment = "exported from " + o.SID
+			}
+			f.resources = append(f.resources, exported{obs: o, doc: doc})
+			if !k.Singleton && len(resource.Children(k.Kind)) > 0 {
+				if err := c.exportChildren(ctx, s, k.Kind, resource.ChildKey(k.Kind, key, o.SID), addr, names, bySID, f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // readable keeps the fields a spec may set, leaving out write-only and
@@ -204,8 +220,8 @@ func readable(kind resource.Kind, v resource.Values) resource.Values {
 // exportLabel is what a resource's spec name is made from: its natural key,
 // else its friendly name.
 func exportLabel(k *resource.KindSchema, o resource.Observed) string {
-	if k.NaturalKey != "" && o.Values[k.NaturalKey] != "" {
-		return o.Values[k.NaturalKey]
+	if key := k.KeyOf(o.Values); key != "" {
+		return key
 	}
 	return o.Values[resource.FieldFriendlyName]
 }

@@ -61,20 +61,22 @@ func parseImportID(id string) (kind resource.Kind, parentSID, sid string, err er
 			if len(rest) != 0 {
 				break
 			}
-			return next.Kind, sid, resource.SingletonID(next.Kind, sid), nil
+			key := resource.ChildKey(kindOf(parent), parentSID, sid)
+			return next.Kind, key, resource.SingletonID(next.Kind, key), nil
 		}
 		if len(rest) == 0 || !(resource.IsSID(rest[0], next.SIDPrefix) || next.NaturalKey != "" && len(rest) == 1 && rest[0] != "") {
 			break
 		}
 		if parent != nil {
-			parentSID = sid
+			// Two levels down the parent is a key: IS…/CH….
+			parentSID = resource.ChildKey(parent.Kind, parentSID, sid)
 		}
 		sid, parent, segments = rest[0], next, rest[1:]
 		if len(segments) == 0 {
 			return next.Kind, parentSID, sid, nil
 		}
 	}
-	return "", "", "", fmt.Errorf("import ID %q is not a Twilio path convsync knows; use for example /Services/IS<32 hex>, /Services/IS…/Conversations/CH…, /Services/IS…/Roles/RL…, /Services/IS…/Users/US… (or the identity), /Services/IS…/Configuration[/Notifications|/Webhooks], /Configuration[/Webhooks], /Configuration/Addresses/IG… (or the address), or /Credentials/CR…", id)
+	return "", "", "", fmt.Errorf("import ID %q is not a Twilio path convsync knows; use for example /Services/IS<32 hex>, /Services/IS…/Conversations/CH…, /Services/IS…/Roles/RL…, /Services/IS…/Users/US… (or the identity), /Services/IS…/Configuration[/Notifications|/Webhooks], /Services/IS…/Conversations/CH…/Participants/MB… (or the identity), /Services/IS…/Conversations/CH…/Webhooks/WH…, /Configuration[/Webhooks], /Configuration/Addresses/IG… (or the address) or /Credentials/CR…", id)
 }
 
 func kindOf(k *resource.KindSchema) resource.Kind {

@@ -71,8 +71,13 @@ func (c *CLI) stateCommand() *cobra.Command {
 				return fmt.Errorf("%s is not in the state %s", addr, c.global.statePath)
 			}
 			out := map[string]any{"address": addr.String(), "sid": r.SID, "applied": resource.Schema(addr.Kind).NestValues(r.Applied)}
-			if r.ParentSID != "" {
-				out["service_sid"] = r.ParentSID
+			// One key per ancestor, as specs name them: service_sid, and
+			// conversation_sid for what lives in a conversation.
+			ancestors := resource.Ancestors(addr.Kind)
+			for i, sid := range resource.SplitParentKey(r.ParentSID) {
+				if j := len(ancestors) - 1 - i; j >= 0 {
+					out[resource.AddressPrefix(ancestors[j])+"_sid"] = sid
+				}
 			}
 			if !r.CreatedAt.IsZero() {
 				out["date_created"] = r.CreatedAt.UTC().Format(time.RFC3339)

@@ -564,11 +564,13 @@ func (a *applier) callOptions(ch *planner.Change) twilioapi.CallOptions {
 // delete removes the resource from Twilio, then from the state. A resource
 // that is already gone counts as deleted.
 func (a *applier) delete(ctx context.Context, ch *planner.Change) error {
-	cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Delete)
-	defer cancel()
-	err := a.api.Delete(cctx, ch.Address.Kind, ch.ParentSID, ch.SID, a.callOptions(ch))
-	if err != nil && !twilioapi.IsNotFound(err) {
-		return fmt.Errorf("deleting %s: %w", ch.SID, err)
+	if !ch.GoesWithParent {
+		cctx, cancel := context.WithTimeout(ctx, timeouts(ch).Delete)
+		defer cancel()
+		err := a.api.Delete(cctx, ch.Address.Kind, ch.ParentSID, ch.SID, a.callOptions(ch))
+		if err != nil && !twilioapi.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", ch.SID, err)
+		}
 	}
 	return a.store.Update(func(s *state.State) error {
 		if r := s.Get(ch.Address); r != nil && r.SID == ch.SID {
@@ -593,7 +595,7 @@ func (a *applier) parentSID(ch *planner.Change) (string, error) {
 	var sid string
 	a.store.View(func(s *state.State) {
 		if r := s.Resources[ch.NewParent.Address.String()]; r != nil {
-			sid = r.SID
+			sid = resource.ChildKey(ch.NewParent.Address.Kind, r.ParentSID, r.SID)
 		}
 	})
 	if sid == "" {

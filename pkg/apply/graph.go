@@ -100,10 +100,15 @@ func buildGraph(plan *planner.Plan) *graph {
 	}
 	for _, ch := range g.changes {
 		for _, dep := range ch.DependsOn {
-			if d := g.deleteNode[dep]; d != nil && g.deleteNode[ch.Address] != nil && d.change.ParentSID == ch.SID && ch.SID != "" {
+			if d := g.deleteNode[dep]; d != nil && g.deleteNode[ch.Address] != nil && ch.SID != "" && planner.ParentOf(d.change) == ch.SID {
 				// A child's delete before its parent's delete.
 				g.edge(d, g.deleteNode[ch.Address])
 				continue
+			}
+			if p := g.deleteNode[dep]; p != nil && ch.GoesWithParent && g.deleteNode[ch.Address] != nil && planner.ParentOf(ch) == p.change.SID {
+				// Its parent's delete deletes it: the state entry goes
+				// after that, and a re-create waits for the new parent.
+				g.edge(p, g.deleteNode[ch.Address])
 			}
 			// A parent's create before its child's create.
 			g.edge(g.mainNode[dep], g.mainNode[ch.Address])

@@ -325,7 +325,7 @@ func (r *Reconciler) refreshChanged(ctx context.Context, changed []resource.Addr
 		switch {
 		case schema.Singleton:
 			name = resource.SingletonID(addr.Kind, parent)
-		case schema.NaturalKey != "":
+		case schema.KeyFetchable(d.Values):
 			name = d.Values[schema.NaturalKey]
 		}
 		if name == "" {

@@ -87,6 +87,7 @@ func Compute(desired []resource.Desired, st *state.State, snap *Snapshot, opts .
 	}
 	plan.Changes = append(plan.Changes, c.planRemoved()...)
 	c.resolveClaims(plan)
+	c.checkLimits(plan)
 	c.findSuspects(plan)
 	c.warnExisting(plan)
 	c.countCascades(plan)
@@ -139,11 +140,11 @@ func (c *computer) parent(d *resource.Desired) (sid string, pending bool) {
 			return "", true
 		case Adopt, Move:
 			// Recognised from an interrupted create, or renamed: known now.
-			return pc.SID, false
+			return resource.ChildKey(d.Parent.Address.Kind, pc.ParentSID, pc.SID), false
 		}
 	}
 	if r := c.st.Resources[d.Parent.Address.String()]; r != nil {
-		return r.SID, false
+		return resource.ChildKey(d.Parent.Address.Kind, r.ParentSID, r.SID), false
 	}
 	return "", true
 }
@@ -200,8 +201,8 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 			// step the resource in the old parent would be forgotten.
 			ch.Action = Replace
 			ch.SID, ch.ParentSID, ch.Observed = obs.SID, obs.ParentSID, obs
-			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), obs.ParentSID, describeParent(d, parentSID))
-			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: obs.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
+			ch.Reason = fmt.Sprintf("an earlier apply created it (%s) in %s %s but stopped before recording it, and its spec has moved to %s: it is deleted there and created again", obs.SID, lower(kind.Parent), innermost(obs.ParentSID), describeParent(d, parentSID))
+			ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: innermost(obs.ParentSID), After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 			c.checkDestroy(d, ch)
 			c.checkNaturalKey(d, parentSID, "")
 			return ch
@@ -234,9 +235,9 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		if pc := c.byAddr[d.Parent.Address]; pc != nil && pc.Action == Replace {
 			ch.Reason = fmt.Sprintf("its %s %s is replaced, which deletes it", lower(kind.Parent), d.Parent.Address)
 		} else {
-			ch.Reason = fmt.Sprintf("it moves from %s %s to %s; a %s cannot change %s, so it is deleted and created again", lower(kind.Parent), owner.ParentSID, describeParent(d, parentSID), lower(kind.Kind), lower(kind.Parent))
+			ch.Reason = fmt.Sprintf("it moves from %s %s to %s; a %s cannot change %s, so it is deleted and created again", lower(kind.Parent), innermost(owner.ParentSID), describeParent(d, parentSID), lower(kind.Kind), lower(kind.Parent))
 		}
-		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: owner.ParentSID, After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
+		ch.Fields = append([]FieldChange{{Name: lower(kind.Parent), Before: innermost(owner.ParentSID), After: describeParent(d, parentSID), ForcesReplace: true}}, createFields(kind, d.Values, pendingRefs)...)
 		if ch.Observed == nil {
 			// Gone already: nothing to delete.
 			ch.Action = Create
@@ -421,9 +422,16 @@ func (c *computer) diff(kind *resource.KindSchema, d *resource.Desired, have, ap
 
 func describeParent(d *resource.Desired, parentSID string) string {
 	if parentSID != "" {
-		return parentSID
+		return innermost(parentSID)
 	}
 	return "new " + d.Parent.Address.String() + " (SID known after apply)"
+}
+
+// innermost is the parent's own SID in a parent key (CH… of IS…/CH…), as
+// plans show a parent.
+func innermost(parentKey string) string {
+	_, sid := resource.ParentOfKey(parentKey)
+	return sid
 }
 
 func (c *computer) checkDestroy(d *resource.Desired, ch *Change) {
@@ -442,20 +450,18 @@ type claim struct {
 	kind      *resource.KindSchema
 	parentSID string
 	name      string
-	self      string // the claimant's own SID, which may hold the key already
+	values    resource.Values // the claimant's, to name its key
+	self      string          // the claimant's own SID, which may hold the key already
 }
 
 // checkNaturalKey records that d's step needs its natural key in parentSID.
 func (c *computer) checkNaturalKey(d *resource.Desired, parentSID, self string) {
 	kind := resource.Schema(d.Address.Kind)
-	if kind.NaturalKey == "" {
+	name := kind.KeyOf(d.Values)
+	if name == "" || parentSID == "" && kind.Parent != "" {
 		return
 	}
-	name, ok := d.Values[kind.NaturalKey]
-	if !ok || name == "" || parentSID == "" && kind.Parent != "" {
-		return
-	}
-	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, self: self})
+	c.claims = append(c.claims, claim{addr: d.Address, kind: kind, parentSID: parentSID, name: name, values: d.Values, self: self})
 }
 
 // resolveClaims checks every unique_name a step needs against who holds it
@@ -479,13 +485,13 @@ func (c *computer) resolveClaims(plan *Plan) {
 		ownerOf[r.SID] = r.Address
 	}
 	for _, cl := range c.claims {
-		key := cl.kind.NaturalKey
+		key := cl.kind.KeyName(cl.values)
 		where := lower(cl.kind.Parent) + " " + cl.parentSID
 		if cl.kind.Parent == "" {
 			where = "the account"
 		}
 		for _, o := range c.snap.Under(cl.kind.Kind, cl.parentSID) {
-			if o.SID == cl.self || o.Values[key] != cl.name {
+			if o.SID == cl.self || cl.kind.KeyOf(o.Values) != cl.name {
 				continue
 			}
 			if !c.owned[o.SID] && !c.adopted[o.SID] {
@@ -518,7 +524,7 @@ func releasesName(ch *Change, key string) bool {
 	}
 	if ch.Action == Update || ch.Action == Adopt {
 		for _, f := range ch.Fields {
-			if f.Name == key {
+			if slices.Contains(strings.Split(key, " / "), f.Name) {
 				return true
 			}
 		}
@@ -704,6 +710,67 @@ func (c *computer) planRemoved() []Change {
 	return out
 }
 
+// checkLimits fails a plan after which a parent would hold more resources
+// of a kind than Twilio allows (resource.KindSchema.Limits: five webhooks
+// per conversation), counting the ones Twilio holds there that convsync
+// does not manage, before any request is sent. (The spec loader checks the
+// specs alone.)
+func (c *computer) checkLimits(plan *Plan) {
+	type bucket struct {
+		kind   resource.Kind
+		parent string
+		limit  int
+	}
+	wanted := map[bucket][]resource.Address{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		kind := resource.Schema(ch.Address.Kind)
+		if ch.Desired == nil || len(kind.Limits) == 0 || ch.NewParent.SID == "" {
+			continue // a new parent holds nothing else
+		}
+		for l := range kind.Limits {
+			if kind.Limits[l].Applies(ch.Desired.Values) {
+				b := bucket{kind.Kind, ch.NewParent.SID, l}
+				wanted[b] = append(wanted[b], ch.Address)
+			}
+		}
+	}
+	buckets := make([]bucket, 0, len(wanted))
+	for b := range wanted {
+		buckets = append(buckets, b)
+	}
+	sort.Slice(buckets, func(i, j int) bool {
+		if buckets[i].parent != buckets[j].parent {
+			return buckets[i].parent < buckets[j].parent
+		}
+		return buckets[i].kind < buckets[j].kind || buckets[i].kind == buckets[j].kind && buckets[i].limit < buckets[j].limit
+	})
+	for _, b := range buckets {
+		kind := resource.Schema(b.kind)
+		l := kind.Limits[b.limit]
+		var unmanaged []string
+		for _, o := range c.snap.Under(b.kind, b.parent) {
+			if !c.owned[o.SID] && !c.adopted[o.SID] && l.Applies(o.Values) {
+				unmanaged = append(unmanaged, o.SID)
+			}
+		}
+		addrs := wanted[b]
+		if len(addrs)+len(unmanaged) <= l.Max {
+			continue
+		}
+		sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
+		code := ""
+		if l.Code != "" {
+			code = " (error " + l.Code + ")"
+		}
+		msg := fmt.Sprintf("%s %s would hold %d %s, more than Twilio's limit of %d%s: %d in these specs", lower(kind.Parent), b.parent, len(addrs)+len(unmanaged), l.What, l.Max, code, len(addrs))
+		if len(unmanaged) > 0 {
+			msg += fmt.Sprintf(" and %d that convsync does not manage (%s); delete those in Twilio or adopt them with convsync import", len(unmanaged), strings.Join(unmanaged, ", "))
+		}
+		c.fail(addrs[len(addrs)-1], "%s", msg)
+	}
+}
+
 // warnExisting warns on each create of a kind without a natural key (a
 // service, a role) when its parent already holds a resource that convsync
 // does not manage with every readable field the spec sets (a service of
@@ -790,7 +857,7 @@ func (c *computer) countCascades(plan *Plan) {
 			continue
 		}
 		counts := map[resource.Kind]int{}
-		known := c.countUnmanaged(ch.Address.Kind, ch.SID, counts)
+		known := c.countUnmanaged(ch.Address.Kind, resource.ChildKey(ch.Address.Kind, ch.ParentSID, ch.SID), counts)
 		total := 0
 		var parts []string
 		for _, k := range resource.Kinds() {
@@ -809,10 +876,17 @@ func (c *computer) countCascades(plan *Plan) {
 	}
 }
 
-// countUnmanaged adds, per kind, the descendants of parentSID (a kind
-// resource) that convsync does not own; known is false when some kind in it
-// was neither listed nor counted before.
+// countUnmanaged adds, per kind, the descendants of parentSID (the parent
+// key of a kind resource's children) that convsync does not own; known is
+// false when some kind in it was neither listed nor counted before. Below
+// the children, only what was listed is counted: a service's deletion does
+// not read the participants of every conversation in it (a request per
+// conversation), and their count is not what makes that plan dangerous.
 func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts map[resource.Kind]int) (known bool) {
+	return c.countDescendants(kind, parentSID, counts, true)
+}
+
+func (c *computer) countDescendants(kind resource.Kind, parentSID string, counts map[resource.Kind]int, direct bool) (known bool) {
 	known = true
 	for _, k := range resource.Children(kind) {
 		if k.Singleton {
@@ -824,10 +898,12 @@ func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts m
 				if !c.owned[o.SID] && !c.adopted[o.SID] {
 					counts[k.Kind]++
 				}
-				if len(resource.Children(k.Kind)) > 0 && !c.countUnmanaged(k.Kind, o.SID, counts) {
+				if len(resource.Children(k.Kind)) > 0 && !c.countDescendants(k.Kind, resource.ChildKey(k.Kind, parentSID, o.SID), counts, false) {
 					known = false
 				}
 			}
+		case !direct:
+			// Not read: not counted (see countUnmanaged).
 		default:
 			size, ok := c.snap.Size(k.Kind, parentSID)
 			if !ok {
@@ -841,7 +917,7 @@ func (c *computer) countUnmanaged(kind resource.Kind, parentSID string, counts m
 				}
 			}
 			counts[k.Kind] += max(0, size-owned)
-			if len(resource.Children(k.Kind)) > 0 {
+			if len(resource.Children(k.Kind)) > 0 && !c.snap.Listed(k.Kind, parentSID) {
 				known = false // its children were not read
 			}
 		}
@@ -872,6 +948,7 @@ func (c *computer) linkDependencies(plan *Plan) {
 		}
 	}
 	c.linkReleases(plan)
+	linkImplicitCreates(plan)
 	// Parent deletes (delete, replace) wait for the children that lived in them.
 	bySID := map[string]*Change{}
 	for i := range plan.Changes {
@@ -885,8 +962,54 @@ func (c *computer) linkDependencies(plan *Plan) {
 		if ch.ParentSID == "" || !(ch.Action.Destroys()) {
 			continue
 		}
-		if parent := bySID[ch.ParentSID]; parent != nil && parent != ch {
-			parent.DependsOn = append(parent.DependsOn, ch.Address)
+		parent := bySID[ParentOf(ch)]
+		if parent == nil || parent == ch {
+			continue
+		}
+		if rules := resource.Schema(parent.Address.Kind).Rules; rules != nil && rules.DeleteTakesChildren {
+			// Its parent's delete deletes it: no request of its own,
+			// after that delete.
+			ch.GoesWithParent = true
+			if ch.Action == Delete {
+				ch.Reason += "; it goes with " + parent.Address.String() + ", whose delete deletes it (no request of its own)"
+			}
+			if !slices.Contains(ch.DependsOn, parent.Address) {
+				ch.DependsOn = append(ch.DependsOn, parent.Address)
+			}
+			continue
+		}
+		parent.DependsOn = append(parent.DependsOn, ch.Address)
+	}
+}
+
+// linkImplicitCreates makes a create that would make another resource
+// implicitly (resource.KindRules.CreatesImplicitly: a chat participant's
+// identity makes a User) wait for the create of that resource's own spec,
+// so that the spec's create does not find its key taken. Matching by the
+// key alone may order steps of different services too; that only costs
+// parallelism.
+func linkImplicitCreates(plan *Plan) {
+	creates := map[resource.Kind]map[string]resource.Address{}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		kind := resource.Schema(ch.Address.Kind)
+		if ch.Desired == nil || !kind.HasNaturalKey() || (ch.Action != Create && ch.Action != Replace) {
+			continue
+		}
+		if creates[kind.Kind] == nil {
+			creates[kind.Kind] = map[string]resource.Address{}
+		}
+		creates[kind.Kind][kind.KeyOf(ch.Desired.Values)] = ch.Address
+	}
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		rules := resource.Schema(ch.Address.Kind).Rules
+		if ch.Desired == nil || rules == nil || rules.CreatesImplicitly == nil || (ch.Action != Create && ch.Action != Replace) {
+			continue
+		}
+		ic := rules.CreatesImplicitly
+		if dep, ok := creates[ic.Kind][ch.Desired.Values[ic.Field]]; ok && ch.Desired.Values[ic.Field] != "" && !slices.Contains(ch.DependsOn, dep) {
+			ch.DependsOn = append(ch.DependsOn, dep)
 		}
 	}
 }

@@ -103,6 +103,15 @@ func (w *world) build() *Snapshot {
 		// The test world's services hold no roles or users.
 		w.snap.SetListed(resource.KindRole, sid, nil)
 		w.snap.SetListed(resource.KindUser, sid, nil)
+		// Nor do their conversations hold participants or webhooks,
+		// unless a test puts some there.
+		for _, c := range cs {
+			for _, k := range resource.Children(resource.KindConversation) {
+				if key := sid + "/" + c.SID; !w.snap.Listed(k.Kind, key) {
+					w.snap.SetListed(k.Kind, key, nil)
+				}
+			}
+		}
 	}
 	return w.snap
 }

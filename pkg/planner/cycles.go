@@ -64,9 +64,12 @@ func buildStepGraph(plan *Plan) *stepGraph {
 			continue
 		}
 		for _, dep := range ch.DependsOn {
-			if d := delOp[dep]; d != nil && delOp[ch.Address] != nil && byAddr[dep].ParentSID == ch.SID && ch.SID != "" {
+			if d := delOp[dep]; d != nil && delOp[ch.Address] != nil && ParentOf(byAddr[dep]) == ch.SID && ch.SID != "" {
 				g.edge(d, delOp[ch.Address], "")
 				continue
+			}
+			if p := delOp[dep]; p != nil && ch.GoesWithParent && delOp[ch.Address] != nil && ParentOf(ch) == byAddr[dep].SID {
+				g.edge(p, delOp[ch.Address], "")
 			}
 			g.edge(mainOp[dep], mainOp[ch.Address], "")
 		}
@@ -84,7 +87,7 @@ func buildStepGraph(plan *Plan) *stepGraph {
 			}
 			name := ""
 			if ch.Desired != nil {
-				name = ch.Desired.Values[resource.Schema(ch.Address.Kind).NaturalKey]
+				name = resource.Schema(ch.Address.Kind).KeyOf(ch.Desired.Values)
 			}
 			g.edge(from, mainOp[ch.Address], name)
 		}
@@ -213,7 +216,7 @@ func wantedName(plan *Plan) map[resource.Address]string {
 	out := map[resource.Address]string{}
 	for _, ch := range plan.Changes {
 		if ch.Desired != nil {
-			out[ch.Address] = ch.Desired.Values[resource.Schema(ch.Address.Kind).NaturalKey]
+			out[ch.Address] = resource.Schema(ch.Address.Kind).KeyOf(ch.Desired.Values)
 		}
 	}
 	return out

@@ -18,6 +18,8 @@ func destroyWorld(t *testing.T) (*state.State, *Snapshot) {
 	cfg := addr(resource.KindServiceConfiguration, "support")
 	st.Put(&state.Resource{Address: cfg, SID: resource.SingletonID(resource.KindServiceConfiguration, svcSID), ParentSID: svcSID, Applied: resource.Values{"default_chat_service_role_sid": roleSID}})
 	snap.SetListed(resource.KindConversation, svcSID, []resource.Observed{observedConv(convSID, svcSID, resource.Values{resource.FieldFriendlyName: "VIP"})})
+	snap.SetListed(resource.KindParticipant, svcSID+"/"+convSID, nil)
+	snap.SetListed(resource.KindConversationWebhook, svcSID+"/"+convSID, nil)
 	st.Put(&state.Resource{Address: convAddr("vip"), SID: convSID, ParentSID: svcSID, Applied: resource.Values{resource.FieldFriendlyName: "VIP"}})
 	return st, snap
 }

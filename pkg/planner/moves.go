@@ -46,10 +46,10 @@ func (c *computer) moveSources() map[moveKey]moveSource {
 			continue
 		}
 		obs := c.snap.Get(kind.Kind, parentKey(kind.Kind, r.ParentSID), r.SID)
-		if obs == nil || obs.Values[kind.NaturalKey] == "" {
+		if obs == nil || kind.KeyOf(obs.Values) == "" {
 			continue
 		}
-		c.movable[moveKey{kind.Kind, parentKey(kind.Kind, r.ParentSID), obs.Values[kind.NaturalKey]}] = moveSource{r: r, obs: obs}
+		c.movable[moveKey{kind.Kind, parentKey(kind.Kind, r.ParentSID), kind.KeyOf(obs.Values)}] = moveSource{r: r, obs: obs}
 	}
 	return c.movable
 }
@@ -65,7 +65,7 @@ func (c *computer) planMove(kind *resource.KindSchema, d *resource.Desired, ch *
 	if kind.NaturalKey == "" || kind.Singleton {
 		return false, ""
 	}
-	value := d.Values[kind.NaturalKey]
+	value := kind.KeyOf(d.Values)
 	if value == "" {
 		return false, ""
 	}
@@ -92,7 +92,7 @@ func (c *computer) planMove(kind *resource.KindSchema, d *resource.Desired, ch *
 		why = kind.Rules.Frozen(src.obs.Values)
 	}
 	if why != "" {
-		return false, fmt.Sprintf("%s holds the same %s %q, but it must be replaced (%s): it is deleted and this one created", src.r.Address, kind.NaturalKey, value, why)
+		return false, fmt.Sprintf("%s holds the same %s %q, but it must be replaced (%s): it is deleted and this one created", src.r.Address, kind.KeyName(d.Values), value, why)
 	}
 	delete(c.movable, k)
 	c.moved[src.r.Address] = d.Address
@@ -100,7 +100,7 @@ func (c *computer) planMove(kind *resource.KindSchema, d *resource.Desired, ch *
 	ch.MovedFrom = src.r.Address
 	ch.SID, ch.ParentSID, ch.Observed = src.r.SID, src.r.ParentSID, src.obs
 	ch.Fields = fields
-	ch.Reason = fmt.Sprintf("its spec was renamed: %s %q shows it is the same %s (%s), so only its state entry moves", kind.NaturalKey, value, lower(kind.Kind), src.r.SID)
+	ch.Reason = fmt.Sprintf("its spec was renamed: %s %q shows it is the same %s (%s), so only its state entry moves", kind.KeyName(d.Values), value, lower(kind.Kind), src.r.SID)
 	if len(fields) > 0 {
 		ch.Reason += "; then it is updated in place: " + fieldNames(fields)
 	}

@@ -106,14 +106,14 @@ func TestNoMoveWithoutTheSameParentAndKeyInTwilio(t *testing.T) {
 	}
 }
 
-// A conversation's children (none today) and its references find the moved
-// resource by its new address: the planner resolves a moved parent to its
-// SID, known now.
+// A conversation's children and its references find the moved resource by
+// its new address: the planner resolves a moved parent to its parent key,
+// known now.
 func TestMovedParentIsKnownNow(t *testing.T) {
 	w := newWorld().service("support", svcSID, "S", true).conversation("vip", convSID, svcSID, resource.Values{resource.FieldUniqueName: "vip"}, nil)
-	c := &computer{st: w.st, snap: w.build(), byAddr: map[resource.Address]*Change{convAddr("new"): {Action: Move, SID: convSID}}}
+	c := &computer{st: w.st, snap: w.build(), byAddr: map[resource.Address]*Change{convAddr("new"): {Action: Move, SID: convSID, ParentSID: svcSID}}}
 	sid, pending := c.parent(&resource.Desired{Parent: resource.Ref{Address: convAddr("new")}})
-	if sid != convSID || pending {
+	if sid != svcSID+"/"+convSID || pending {
 		t.Fatalf("parent() = %q, %v", sid, pending)
 	}
 }

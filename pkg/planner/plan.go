@@ -106,6 +106,11 @@ type Change struct {
 	// old one (a kind without a natural key), so that what refers to the old
 	// one can move over first.
 	CreateFirst bool
+	// GoesWithParent: the resource is deleted by its parent's delete in
+	// this plan (resource.KindRules.DeleteTakesChildren), so this step's
+	// delete sends no request of its own; it waits for the parent's delete
+	// and then drops the state entry.
+	GoesWithParent bool
 	// Deposes, on an adoption, is the SID of the resource the adopted one
 	// replaced (a replace that created first was interrupted): it is kept in
 	// the state under resource.DeposedAddress, to be deleted.
@@ -192,4 +197,11 @@ func (p *Plan) Destroys() int {
 		}
 	}
 	return n
+}
+
+// ParentOf is the SID of the parent a step's resource lives in now: the
+// innermost SID of its parent key ("" for top-level kinds).
+func ParentOf(ch *Change) string {
+	_, sid := resource.ParentOfKey(ch.ParentSID)
+	return sid
 }

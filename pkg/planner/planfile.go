@@ -55,6 +55,7 @@ type fileInternals struct {
 	AfterRelease []string          `json:"after_release,omitempty"`
 	PendingRefs  map[string]string `json:"pending_refs,omitempty"`
 	CreateFirst  bool              `json:"create_first,omitempty"`
+	WithParent   bool              `json:"goes_with_parent,omitempty"`
 	Deposes      string            `json:"deposes,omitempty"`
 	Cascade      int               `json:"cascade,omitempty"`
 	// Text holds, by field, the exact before/after text of a field whose
@@ -159,7 +160,7 @@ func Marshal(p *Plan, o SaveOptions) ([]byte, error) {
 
 func internalsOf(c Change, jc jsonChange) fileInternals {
 	in := fileInternals{
-		ParentSID: c.ParentSID, NewParent: refOf(c.NewParent), CreateFirst: c.CreateFirst,
+		ParentSID: c.ParentSID, NewParent: refOf(c.NewParent), CreateFirst: c.CreateFirst, WithParent: c.GoesWithParent,
 		Deposes: c.Deposes, Cascade: c.Cascade,
 		DependsOn: addrStrings(c.DependsOn), AfterFree: addrStrings(c.AfterFree), AfterRelease: addrStrings(c.AfterRelease),
 	}
@@ -376,7 +377,7 @@ func changeOf(fc fileChange) (Change, error) {
 	}
 	in := fc.Apply
 	c := Change{Address: addr, Action: fc.Action, Reason: fc.Reason, Warnings: fc.Warnings, SID: fc.SID,
-		ParentSID: in.ParentSID, CreateFirst: in.CreateFirst, Deposes: in.Deposes, Cascade: in.Cascade}
+		ParentSID: in.ParentSID, CreateFirst: in.CreateFirst, GoesWithParent: in.WithParent, Deposes: in.Deposes, Cascade: in.Cascade}
 	if fc.PreviousAddress != "" {
 		if c.MovedFrom, err = resource.ParseAddress(fc.PreviousAddress); err != nil {
 			return Change{}, fmt.Errorf("previous_address: %w", err)

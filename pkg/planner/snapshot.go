@@ -226,12 +226,16 @@ func Refresh(ctx context.Context, api Lister, desired []resource.Desired, st *st
 	snap.SetListed(resource.KindService, "", services)
 
 	r := &refresher{api: api, snap: snap, opts: opts, sem: make(chan struct{}, concurrencyOf(opts))}
-	var reads []*serviceRead
-	for _, need := range neededReads(desired, st, snap) {
-		reads = append(reads, r.prepare(need.kind, need.parentSID, desired, st))
-	}
-	if err := r.run(ctx, reads); err != nil {
-		return nil, err
+	// Level by level: a participant's read needs its conversation known.
+	idx := newReadIndex(desired, st)
+	for level := 1; level <= maxLevel(); level++ {
+		var reads []*serviceRead
+		for _, need := range neededReads(level, desired, st, snap) {
+			reads = append(reads, r.prepare(need.kind, need.parentSID, idx, st))
+		}
+		if err := r.run(ctx, reads); err != nil {
+			return nil, err
+		}
 	}
 	return snap, nil
 }
@@ -241,21 +245,38 @@ type readNeed struct {
 	parentSID string
 }
 
-// neededReads lists the (kind, service) pairs a plan needs read: the kinds
-// that the specs or the state hold in that service, and every kind in a
-// service this plan may delete or replace (its cascade count needs them).
-// A service missing from the account holds nothing: no need to ask.
-func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
+// levelOf is how deep a kind lives: 0 for services, 1 for what is in a
+// service, 2 for what is in a conversation.
+func levelOf(k resource.Kind) int { return len(resource.Ancestors(k)) }
+
+func maxLevel() int {
+	n := 0
+	for _, k := range resource.Kinds() {
+		n = max(n, levelOf(k.Kind))
+	}
+	return n
+}
+
+// neededReads lists the (kind, parent) pairs of one level a plan needs
+// read: the kinds that the specs or the state hold in that parent, and
+// every kind in a parent this plan may delete or replace (its cascade
+// count needs them). A parent missing from the snapshot holds nothing: no
+// need to ask.
+func neededReads(level int, desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
 	need := map[readNeed]bool{}
 	add := func(kind resource.Kind, parentSID string) {
-		if parentSID != "" && snap.Get(resource.KindService, "", parentSID) != nil {
+		if parentSID == "" || levelOf(kind) != level {
+			return
+		}
+		parentParent, sid := resource.ParentOfKey(parentSID)
+		if snap.Get(resource.Schema(kind).Parent, parentParent, sid) != nil {
 			need[readNeed{kind, parentSID}] = true
 		}
 	}
 	// The account's own kinds (services aside, listed above) are read once
-	// each when the specs or the state hold one.
+	// each when the specs or the state hold one, with the first level.
 	addAccount := func(kind resource.Kind) {
-		if kind != resource.KindService && resource.Schema(kind).Parent == "" {
+		if level == 1 && kind != resource.KindService && resource.Schema(kind).Parent == "" {
 			need[readNeed{kind, ""}] = true
 		}
 	}
@@ -269,37 +290,31 @@ func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []
 		addAccount(desired[i].Address.Kind)
 	}
 	for _, r := range st.Resources {
-		if resource.Schema(r.Address.Kind).Parent == resource.KindService {
-			add(r.Address.Kind, r.ParentSID)
-		}
+		add(r.Address.Kind, r.ParentSID)
 	}
 	for _, p := range st.Pending {
-		if resource.Schema(p.Address.Kind).Parent == resource.KindService {
-			add(p.Address.Kind, p.ParentSID)
-		}
+		add(p.Address.Kind, p.ParentSID)
 	}
 	wanted := map[resource.Address]*resource.Desired{}
 	for i := range desired {
 		d := &desired[i]
 		wanted[d.Address] = d
-		if resource.Schema(d.Address.Kind).Parent == resource.KindService {
-			add(d.Address.Kind, st.ParentSID(d))
-		}
+		add(d.Address.Kind, st.ParentSID(d))
 	}
-	// Services that this plan may delete or replace: in the state, and gone
-	// from the specs or wanting another friendly_name (which replaces).
+	// Parents that this plan may delete or replace: in the state, and gone
+	// from the specs or wanting what only a replacement gives.
 	for _, r := range st.Resources {
-		if r.Address.Kind != resource.KindService {
+		kind := resource.Schema(r.Address.Kind)
+		if levelOf(kind.Kind) != level-1 || kind.Singleton || len(resource.Children(kind.Kind)) == 0 {
 			continue
 		}
-		obs := snap.Get(resource.KindService, "", r.SID)
-		d := wanted[r.Address]
-		if obs == nil || (d != nil && d.Values[resource.FieldFriendlyName] == obs.Values[resource.FieldFriendlyName]) {
+		obs := snap.Get(kind.Kind, r.ParentSID, r.SID)
+		if obs == nil || !mayDestroy(kind, wanted[r.Address], obs, st) {
 			continue
 		}
-		for _, k := range resource.Children(resource.KindService) {
+		for _, k := range resource.Children(kind.Kind) {
 			if !k.Singleton {
-				add(k.Kind, r.SID)
+				add(k.Kind, resource.ChildKey(kind.Kind, r.ParentSID, r.SID))
 			}
 		}
 	}
@@ -314,6 +329,27 @@ func neededReads(desired []resource.Desired, st *state.State, snap *Snapshot) []
 		return resource.Rank(out[i].kind) < resource.Rank(out[j].kind)
 	})
 	return out
+}
+
+// mayDestroy reports whether a plan may delete or replace the resource obs
+// that d wants (nil: its spec is gone): a field only a replacement changes
+// differs, it can no longer be updated, or it moves to another parent.
+func mayDestroy(kind *resource.KindSchema, d *resource.Desired, obs *resource.Observed, st *state.State) bool {
+	if d == nil {
+		return true
+	}
+	if kind.Parent != "" && st.ParentSID(d) != obs.ParentSID {
+		return true
+	}
+	if kind.Rules != nil && kind.Rules.Frozen != nil && kind.Rules.Frozen(obs.Values) != "" {
+		return true
+	}
+	for _, f := range kind.Fields {
+		if want, ok := d.Values[f.Name]; ok && f.ForcesReplace && !f.WriteOnly && !f.Equal(want, obs.Values[f.Name]) {
+			return true
+		}
+	}
+	return false
 }
 
 func concurrencyOf(opts RefreshOptions) int {
@@ -364,33 +400,56 @@ func (sr *serviceRead) has(sid string) bool {
 }
 
 // prepare gathers what the plan needs from one service and picks how to read it.
-func (r *refresher) prepare(kind resource.Kind, serviceSID string, desired []resource.Desired, st *state.State) *serviceRead {
-	sr := &serviceRead{kind: kind, serviceSID: serviceSID, wanted: map[string]string{}, items: map[string]resource.Observed{}}
+// readIndex groups the state's resources, its pending creates and the
+// specs by (kind, parent key) once per refresh: a refresh of 1,000
+// conversations prepares 2,000 reads of their children, and scanning
+// everything for each read would cost more than the reads.
+type readIndex struct {
+	owned   map[readNeed][]*state.Resource
+	pending map[readNeed]bool
+	desired map[readNeed][]*resource.Desired
+}
+
+func newReadIndex(desired []resource.Desired, st *state.State) *readIndex {
+	idx := &readIndex{owned: map[readNeed][]*state.Resource{}, pending: map[readNeed]bool{}, desired: map[readNeed][]*resource.Desired{}}
 	for _, addr := range st.Addresses() {
-		if res := st.Resources[addr.String()]; res.Address.Kind == kind && res.ParentSID == serviceSID {
-			sr.owned = append(sr.owned, res)
-		}
+		res := st.Resources[addr.String()]
+		k := readNeed{res.Address.Kind, res.ParentSID}
+		idx.owned[k] = append(idx.owned[k], res)
 	}
+	for _, p := range st.Pending {
+		idx.pending[readNeed{p.Address.Kind, p.ParentSID}] = true
+	}
+	for i := range desired {
+		d := &desired[i]
+		k := readNeed{d.Address.Kind, st.ParentSID(d)}
+		idx.desired[k] = append(idx.desired[k], d)
+	}
+	return idx
+}
+
+func (r *refresher) prepare(kind resource.Kind, serviceSID string, idx *readIndex, st *state.State) *serviceRead {
+	sr := &serviceRead{kind: kind, serviceSID: serviceSID, wanted: map[string]string{}, items: map[string]resource.Observed{}}
+	need := readNeed{kind, serviceSID}
+	sr.owned = idx.owned[need]
 	// What an interrupted create left behind is recognised among every
 	// resource created after it started (MatchPending): only a full list
 	// shows them all.
-	mustList := false
-	for _, p := range st.Pending {
-		if p.Address.Kind == kind && p.ParentSID == serviceSID {
-			mustList = true
-		}
-	}
+	mustList := idx.pending[need]
 	schema := resource.Schema(kind)
 	if schema.Singleton {
 		mustList = true // one request either way
 	}
-	for _, d := range desired {
-		if schema.NaturalKey == "" {
+	for _, d := range idx.desired[need] {
+		if !schema.HasNaturalKey() {
 			break
 		}
-		name := d.Values[schema.NaturalKey]
-		if d.Address.Kind != kind || name == "" || st.ParentSID(&d) != serviceSID {
+		name := schema.KeyOf(d.Values)
+		if name == "" {
 			continue
+		}
+		if !schema.KeyFetchable(d.Values) {
+			mustList = true // only a list finds a key of several fields
 		}
 		sr.wanted[name] = ""
 		if own := st.Get(d.Address); own != nil && own.ParentSID == serviceSID {
@@ -564,19 +623,19 @@ func (sr *serviceRead) holds(sid, name string) bool {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	o, ok := sr.items[sid]
-	return ok && o.Values[resource.Schema(sr.kind).NaturalKey] == name
+	return ok && resource.Schema(sr.kind).KeyOf(o.Values) == name
 }
 
 func (sr *serviceRead) describe(verb string) string {
-	if sr.serviceSID == "" {
+	if resource.Schema(sr.kind).Parent == "" {
 		return fmt.Sprintf("%s %s of the account", verb, resource.Schema(sr.kind).Plural)
 	}
-	return fmt.Sprintf("%s %s of service %s", verb, resource.Schema(sr.kind).Plural, sr.serviceSID)
+	return fmt.Sprintf("%s %s of %s %s", verb, resource.Schema(sr.kind).Plural, lower(resource.Schema(sr.kind).Parent), sr.serviceSID)
 }
 
 // fetchTask reads one resource by SID or natural key; not found is an answer.
 func (r *refresher) fetchTask(sr *serviceRead, id string) task {
-	return task{what: fmt.Sprintf("fetching %s %s of service %s", lower(sr.kind), id, sr.serviceSID), do: func(ctx context.Context) error {
+	return task{what: fmt.Sprintf("fetching %s %s of %s %s", lower(sr.kind), id, lower(resource.Schema(sr.kind).Parent), sr.serviceSID), do: func(ctx context.Context) error {
 		o, err := r.api.Fetch(ctx, sr.kind, sr.serviceSID, id)
 		switch {
 		case twilioapi.IsNotFound(err):

@@ -47,7 +47,7 @@ func (c *computer) findSuspects(plan *Plan) {
 	// resource with one would have been refused as taken.
 	identified := func(kind resource.Kind, v resource.Values) bool {
 		k := resource.Schema(kind)
-		return k.Singleton || k.NaturalKey != "" && v[k.NaturalKey] != ""
+		return k.Singleton || k.KeyOf(v) != ""
 	}
 	for _, r := range c.st.Resources {
 		if r.CreatedAt.IsZero() || identified(r.Address.Kind, r.Applied) {

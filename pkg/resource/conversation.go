@@ -8,6 +8,9 @@ var conversationRules = &KindRules{
 	SplitCreate:    createThenClose,
 	CompleteUpdate: timersTravelWithState,
 	Volatile:       []string{FieldState},
+	// Deleting a conversation deletes its participants (documented) and
+	// webhooks (INFERRED); a closed one refuses their deletes (50377).
+	DeleteTakesChildren: true,
 }
 
 // timerDrivenState drops a state difference that the spec's own timers

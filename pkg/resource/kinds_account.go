@@ -25,7 +25,6 @@ const (
 	FieldAddressType      = "type"
 	FieldAutoCreationType = "auto_creation.type"
 	FieldCredentialType   = "type"
-	FieldWebhookTarget    = "target"
 )
 
 var configurationSchema = &KindSchema{
@@ -139,32 +138,36 @@ var addressConfigurationSchema = &KindSchema{
 		{Name: "auto_creation.studio_flow_sid", Type: TypeString, Check: sidCheck("FW", "Studio flow")},
 		{Name: "auto_creation.studio_retry_count", Type: TypeInt, Check: studioRetryCount},
 	},
-	Validate: func(set Values) []FieldProblem {
-		typ, typed := set[FieldAutoCreationType]
-		var out []FieldProblem
-		for _, name := range set.Keys() {
-			only, ok := autoCreationOnly[name]
-			if !ok || (typed && typ == only) {
-				continue
-			}
-			if !typed {
-				out = append(out, FieldProblem{Field: name, Message: fmt.Sprintf("only an auto_creation of type %s takes it: add type: %s to auto_creation", only, only)})
-				continue
-			}
-			out = append(out, FieldProblem{Field: name, Message: fmt.Sprintf("only an auto_creation of type %s takes it, and this one is of type %s: remove it, or change the type", only, typ)})
+	Rules: &KindRules{Validate: validateAddressConfiguration},
+}
+
+// validateAddressConfiguration refuses auto_creation keys of another type
+// than the spec's, and a type without the keys it needs.
+func validateAddressConfiguration(set Values) []Invalid {
+	typ, typed := set[FieldAutoCreationType]
+	var out []Invalid
+	for _, name := range set.Keys() {
+		only, ok := autoCreationOnly[name]
+		if !ok || (typed && typ == only) {
+			continue
 		}
-		if typ == "studio" {
-			if _, ok := set["auto_creation.studio_flow_sid"]; !ok {
-				out = append(out, FieldProblem{Field: "auto_creation.studio_flow_sid", Message: "missing; an auto_creation of type studio needs studio_flow_sid: FW… (Twilio error 45763)"})
-			}
+		if !typed {
+			out = append(out, Invalid{Field: name, Message: fmt.Sprintf("only an auto_creation of type %s takes it: add type: %s to auto_creation", only, only)})
+			continue
 		}
-		if typ == "webhook" {
-			if _, ok := set["auto_creation.webhook_url"]; !ok {
-				out = append(out, FieldProblem{Field: "auto_creation.webhook_url", Message: "missing; an auto_creation of type webhook needs webhook_url"})
-			}
+		out = append(out, Invalid{Field: name, Message: fmt.Sprintf("only an auto_creation of type %s takes it, and this one is of type %s: remove it, or change the type", only, typ)})
+	}
+	if typ == "studio" {
+		if _, ok := set["auto_creation.studio_flow_sid"]; !ok {
+			out = append(out, Invalid{Field: "auto_creation.studio_flow_sid", Message: "missing; an auto_creation of type studio needs studio_flow_sid: FW… (Twilio error 45763)"})
 		}
-		return out
-	},
+	}
+	if typ == "webhook" {
+		if _, ok := set["auto_creation.webhook_url"]; !ok {
+			out = append(out, Invalid{Field: "auto_creation.webhook_url", Message: "missing; an auto_creation of type webhook needs webhook_url"})
+		}
+	}
+	return out
 }
 
 // credentialOnly names the credential fields that only one type takes.
@@ -199,24 +202,28 @@ var pushCredentialSchema = &KindSchema{
 		{Name: "secret", Type: TypeString, Secret: true, WriteOnly: true},
 	},
 	DeleteWarning: "apps whose access tokens name this credential's SID get no push notifications until they use the new one",
-	Validate: func(set Values) []FieldProblem {
-		typ := set[FieldCredentialType]
-		var out []FieldProblem
-		names := make([]string, 0, len(credentialOnly))
-		for name := range credentialOnly {
-			names = append(names, name)
+	Rules:         &KindRules{Validate: validatePushCredential},
+}
+
+// validatePushCredential refuses fields of another type than the
+// credential's, and a type without the secrets it needs.
+func validatePushCredential(set Values) []Invalid {
+	typ := set[FieldCredentialType]
+	var out []Invalid
+	names := make([]string, 0, len(credentialOnly))
+	for name := range credentialOnly {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := set[name]; ok && typ != "" && credentialOnly[name] != typ {
+			out = append(out, Invalid{Field: name, Message: fmt.Sprintf("only a credential of type %s takes it, and this one is of type %s", credentialOnly[name], typ)})
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			if _, ok := set[name]; ok && typ != "" && credentialOnly[name] != typ {
-				out = append(out, FieldProblem{Field: name, Message: fmt.Sprintf("only a credential of type %s takes it, and this one is of type %s", credentialOnly[name], typ)})
-			}
+	}
+	for _, name := range credentialNeeds[typ] {
+		if _, ok := set[name]; !ok {
+			out = append(out, Invalid{Field: name, Message: fmt.Sprintf("missing; a credential of type %s needs %s: {file: PATH} or {env: NAME}", typ, name)})
 		}
-		for _, name := range credentialNeeds[typ] {
-			if _, ok := set[name]; !ok {
-				out = append(out, FieldProblem{Field: name, Message: fmt.Sprintf("missing; a credential of type %s needs %s: {file: PATH} or {env: NAME}", typ, name)})
-			}
-		}
-		return out
-	},
+	}
+	return out
 }

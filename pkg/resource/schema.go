@@ -140,6 +140,11 @@ type KindSchema struct {
 	// answer was lost, and adoption use it. Without one, every readable field
 	// is compared.
 	NaturalKey string
+	// NaturalKeyAlt, if set, are the fields that together identify a
+	// resource whose NaturalKey field is not set: a messaging participant
+	// has no identity, but its binding's address and proxy address are
+	// unique in its conversation. KeyOf reads whichever applies.
+	NaturalKeyAlt []string
 	// NaturalKeyError is the error Twilio answers a taken natural key with
 	// ("50353"), for messages.
 	NaturalKeyError string
@@ -158,22 +163,87 @@ type KindSchema struct {
 	// DeleteWarning, if set, is shown on every plan step that deletes or
 	// replaces a resource of this kind.
 	DeleteWarning string
+	// Limits bound how many resources of the kind one parent holds (five
+	// webhooks per conversation): checked across all spec files, and at
+	// plan time with the ones Twilio holds that convsync does not manage.
+	Limits []Limit
+	// UniqueByContent refuses two specs of the kind in one parent with the
+	// same readable values: with no natural key, only its content tells a
+	// resource apart, so convsync could not tell which one is which.
+	UniqueByContent bool
 	// Rules are the kind's own rules, that no other kind has (nil: none).
 	Rules *KindRules
-	// Validate, if set, checks the fields of one spec together (keys that
-	// only one type of the resource takes). set holds every field the spec
-	// sets, references by address included.
-	Validate func(set Values) []FieldProblem
 	// GoneNote, if set, explains on a plan step why a resource of the kind
 	// may have vanished from Twilio without convsync (Twilio deletes some
 	// on its own).
 	GoneNote string
 }
 
-// FieldProblem is one problem with one field of a spec.
-type FieldProblem struct {
+// Limit is a bound on the resources of one kind in one parent.
+type Limit struct {
+	Max int
+	// Counts selects the resources the limit is about (nil: every one).
+	Counts func(v Values) bool
+	// What names them in messages ("webhooks", "non-chat participants").
+	What string
+	// Code is the error Twilio answers a resource over the limit with.
+	Code string
+}
+
+// Applies reports whether the limit counts a resource with values v.
+func (l *Limit) Applies(v Values) bool { return l.Counts == nil || l.Counts(v) }
+
+// Invalid is one problem a kind's own rules find in a spec's values.
+type Invalid struct {
 	Field   string
 	Message string
+}
+
+// HasNaturalKey reports whether resources of the kind have a natural key.
+func (k *KindSchema) HasNaturalKey() bool { return k.NaturalKey != "" }
+
+// KeyOf is the natural key of a resource with values v: its NaturalKey
+// field, or else its NaturalKeyAlt fields joined by " / " ("" when v
+// holds neither).
+func (k *KindSchema) KeyOf(v Values) string {
+	if k.NaturalKey == "" {
+		return ""
+	}
+	if s := v[k.NaturalKey]; s != "" {
+		return s
+	}
+	if len(k.NaturalKeyAlt) == 0 || v[k.NaturalKeyAlt[0]] == "" {
+		return ""
+	}
+	var parts []string
+	for _, f := range k.NaturalKeyAlt {
+		if s := v[f]; s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, " / ")
+}
+
+// KeyName names the natural key of a resource with values v, for messages:
+// "identity", or "messaging_binding.address / messaging_binding.proxy_address".
+func (k *KindSchema) KeyName(v Values) string {
+	if v[k.NaturalKey] != "" || len(k.NaturalKeyAlt) == 0 || v[k.NaturalKeyAlt[0]] == "" {
+		return k.NaturalKey
+	}
+	var parts []string
+	for _, f := range k.NaturalKeyAlt {
+		if v[f] != "" {
+			parts = append(parts, f)
+		}
+	}
+	return strings.Join(parts, " / ")
+}
+
+// KeyFetchable reports whether Twilio finds the resource with values v by
+// its natural key in a path (a conversation's unique_name, a participant's
+// identity); a key made of NaturalKeyAlt fields is found only by listing.
+func (k *KindSchema) KeyFetchable(v Values) bool {
+	return k.NaturalKey != "" && v[k.NaturalKey] != ""
 }
 
 // KindRules hold what Twilio does for one kind only. The planner and the
@@ -203,6 +273,28 @@ type KindRules struct {
 	// must warn about (routing every conversation to Flex). want is the
 	// spec's values.
 	Warnings func(want Values, changed []string) []string
+	// Validate finds what the kind's fields cannot be together in a spec
+	// (a participant with both an identity and a messaging binding).
+	Validate func(v Values) []Invalid
+	// DeleteTakesChildren: deleting a resource of the kind deletes what
+	// lives in it, and Twilio refuses to change those children first (a
+	// closed conversation refuses its participants' deletes, 50377). A
+	// child that goes with it gets no request of its own: its state entry
+	// goes once its parent's delete has succeeded.
+	DeleteTakesChildren bool
+	// CreatesImplicitly: a create with Field set makes a resource of Kind
+	// whose natural key is that value, when none exists (a chat
+	// participant's identity makes a User; UNVERIFIED for Conversations,
+	// documented for Programmable Chat). A spec of Kind with that key that
+	// this plan creates goes first: created after, it would find its key
+	// taken.
+	CreatesImplicitly *ImplicitCreate
+}
+
+// ImplicitCreate is what KindRules.CreatesImplicitly names.
+type ImplicitCreate struct {
+	Field string
+	Kind  Kind
 }
 
 // Field returns the schema of the named field, or nil.
@@ -263,22 +355,23 @@ func SingletonID(kind Kind, parentSID string) string {
 	if k.Parent == "" {
 		return "/" + k.Collection // a singleton of the account
 	}
-	return Schema(k.Parent).Path("", parentSID) + "/" + k.Collection
+	return PathOfKey(k.Parent, parentSID) + "/" + k.Collection
 }
 
 // ImportID is Twilio's path for a resource of kind with the given parent
-// SID (or "" for a top-level kind) and SID.
+// key (or "" for a top-level kind) and SID.
 func ImportID(kind Kind, parentSID, sid string) string {
 	k := Schema(kind)
 	parentPath := ""
 	if k.Parent != "" {
-		parentPath = Schema(k.Parent).Path("", parentSID)
+		parentPath = PathOfKey(k.Parent, parentSID)
 	}
 	return k.Path(parentPath, sid)
 }
 
 var kinds = []*KindSchema{serviceSchema, roleSchema, userSchema, conversationSchema,
 	serviceConfigurationSchema, serviceNotificationsSchema, serviceWebhooksSchema,
+	participantSchema, conversationWebhookSchema,
 	configurationSchema, accountWebhooksSchema, addressConfigurationSchema, pushCredentialSchema}
 
 // Kinds returns every kind convsync manages, parents before children, and

@@ -290,8 +290,9 @@ func checkSet(docs []parsedDoc) Errors {
 				add(d.Source, d.refAt[field], f.RefName, "no %s named %q in these specs (known: %s); to use one convsync does not manage, write %s: %s... instead", ref.Address.Kind, ref.Address.Name, knownOf(declared, ref.Address.Kind), f.Name, resource.Schema(ref.Address.Kind).SIDPrefix)
 				continue
 			}
-			if !target.Parent.IsZero() && !d.Parent.IsZero() && target.Parent != d.Parent {
-				add(d.Source, d.refAt[field], f.RefName, "%s is in %s %s, but this %s is in %s; it can only use a %s of its own %s", ref.Address, strings.ToLower(string(schema.Parent)), target.Parent, strings.ToLower(string(d.Address.Kind)), d.Parent, strings.ToLower(string(ref.Address.Kind)), strings.ToLower(string(schema.Parent)))
+			scopeKind := resource.Schema(ref.Address.Kind).Parent
+			if scope := ancestorRef(byAddr, d, scopeKind); !target.Parent.IsZero() && !scope.IsZero() && target.Parent != scope {
+				add(d.Source, d.refAt[field], f.RefName, "%s is in %s %s, but this %s is in %s; it can only use a %s of its own %s", ref.Address, strings.ToLower(string(scopeKind)), target.Parent, strings.ToLower(string(d.Address.Kind)), scope, strings.ToLower(string(ref.Address.Kind)), strings.ToLower(string(scopeKind)))
 				continue
 			}
 			for _, name := range sortedKeys(f.RefMust) {
@@ -309,27 +310,109 @@ func checkSet(docs []parsedDoc) Errors {
 				keys[k] = d
 			}
 		}
-		if schema.NaturalKey == "" || d.Parent.IsZero() && schema.Parent != "" {
+		if schema.UniqueByContent && !d.Parent.IsZero() {
+			k := keyed{d.Address.Kind, "content:" + d.Parent.String(), contentKey(schema, d.Values)}
+			if first, dup := keys[k]; dup && first.Address != d.Address {
+				add(d.Source, d.nameAt, "", "has the same fields as %s (%s) in the same %s; %s have no name in Twilio, so two identical ones could not be told apart: change or remove one", first.Address, first.Source, strings.ToLower(string(schema.Parent)), schema.Plural)
+			} else if !dup {
+				keys[k] = d
+			}
+		}
+		value := schema.KeyOf(d.Values)
+		if value == "" || d.Parent.IsZero() && schema.Parent != "" {
 			continue
 		}
-		value, ok := d.Values[schema.NaturalKey]
-		if !ok {
-			continue
-		}
-		k := keyed{d.Address.Kind, d.Parent.String(), value}
+		keyName := schema.KeyName(d.Values)
+		k := keyed{d.Address.Kind, d.Parent.String() + "\x00" + keyName, value}
 		if first, dup := keys[k]; dup {
 			if first.Address != d.Address {
 				scope := strings.ToLower(string(schema.Parent))
 				if schema.Parent == "" {
 					scope = "account"
 				}
-				add(d.Source, d.keyAt, schema.NaturalKey, "%q is already the %s of %s (%s) in the same %s; Twilio requires it to be unique per %s%s", value, schema.NaturalKey, first.Address, first.Source, scope, scope, uniquenessCode(d.Address.Kind))
+				add(d.Source, d.keyAt, keyName, "%q is already the %s of %s (%s) in the same %s; Twilio requires it to be unique per %s%s", value, keyName, first.Address, first.Source, scope, scope, uniquenessCode(d.Address.Kind))
 			}
 			continue
 		}
 		keys[k] = d
 	}
+	checkLimits(ordered, add)
 	return problems
+}
+
+// ancestorRef is where d lives at the level of kind: its parent when that is
+// of kind, or its parent's ancestor (a participant's service is its
+// conversation's). Zero when unknown.
+func ancestorRef(byAddr map[resource.Address]parsedDoc, d parsedDoc, kind resource.Kind) resource.Ref {
+	parent := d.Parent
+	parentKind := resource.Schema(d.Address.Kind).Parent
+	for parentKind != "" && !parent.IsZero() {
+		if parentKind == kind {
+			return parent
+		}
+		if parent.SID != "" {
+			// A key of SIDs, outermost first: drop the innermost.
+			key, _ := resource.ParentOfKey(parent.SID)
+			parent = resource.Ref{SID: key}
+		} else {
+			next, ok := byAddr[parent.Address]
+			if !ok {
+				return resource.Ref{}
+			}
+			parent = next.Parent
+		}
+		parentKind = resource.Schema(parentKind).Parent
+	}
+	return resource.Ref{}
+}
+
+// contentKey is the readable values of a resource, for UniqueByContent.
+func contentKey(schema *resource.KindSchema, v resource.Values) string {
+	var b strings.Builder
+	for _, f := range schema.Fields {
+		if x, ok := v[f.Name]; ok && !f.WriteOnly && !f.Secret {
+			b.WriteString(f.Name + "=" + x + "\x00")
+		}
+	}
+	return b.String()
+}
+
+// checkLimits refuses more resources of a kind in one parent than Twilio
+// allows (five webhooks per conversation): the first one over the limit is
+// reported, naming the limit's error code. The planner checks the same
+// limits again with what Twilio already holds.
+func checkLimits(ordered []parsedDoc, add func(src resource.Source, pos position, field, format string, args ...any)) {
+	type counted struct {
+		kind   resource.Kind
+		parent string
+		limit  int
+	}
+	counts := map[counted]int{}
+	for _, d := range ordered {
+		schema := resource.Schema(d.Address.Kind)
+		if d.Parent.IsZero() {
+			continue
+		}
+		for i := range schema.Limits {
+			l := &schema.Limits[i]
+			if !l.Applies(d.Values) {
+				continue
+			}
+			k := counted{d.Address.Kind, d.Parent.String(), i}
+			counts[k]++
+			if counts[k] == l.Max+1 {
+				code := ""
+				if l.Code != "" {
+					code = " (error " + l.Code + ")"
+				}
+				where := d.Parent.String()
+				if d.Parent.SID != "" {
+					where = strings.ToLower(string(schema.Parent)) + " " + d.Parent.SID
+				}
+				add(d.Source, d.nameAt, "", "%s would hold more than %d %s, Twilio's limit%s", where, l.Max, l.What, code)
+			}
+		}
+	}
 }
 
 // uniquenessCode names the error Twilio answers a duplicate natural key with.

@@ -49,6 +49,17 @@ func parentKeys(k *resource.KindSchema) (byName, bySID string) {
 	return prefix, prefix + "_sid"
 }
 
+// ancestorSIDKeys are the keys that name, by SID, the parents of a parent
+// given by SID: a participant in conversation_sid: CH… names its service
+// with service_sid: IS… (a conversation of the specs knows its own).
+func ancestorSIDKeys(k *resource.KindSchema) []string {
+	var out []string
+	for _, a := range resource.Ancestors(k.Kind)[1:] {
+		out = append(out, resource.AddressPrefix(a)+"_sid")
+	}
+	return out
+}
+
 // topKey is the spec key under which a field is written: the first segment
 // of a nested field (timers for timers.inactive).
 func topKey(name string) string {
@@ -62,6 +73,7 @@ func allowedFields(k *resource.KindSchema) []string {
 	out := append([]string(nil), commonFields...)
 	if byName, bySID := parentKeys(k); byName != "" {
 		out = append(out, byName, bySID)
+		out = append(out, ancestorSIDKeys(k)...)
 	}
 	seen := map[string]bool{}
 	for _, f := range k.Fields {
@@ -103,9 +115,6 @@ type parser struct {
 	file     string
 	src      []byte // the file, to place problems inside block scalars
 	problems Errors
-	// valueAt holds where each field of the document being read was
-	// written, for the checks over several fields (KindSchema.Validate).
-	valueAt map[string]position
 }
 
 func (p *parser) add(pos position, field, format string, args ...any) {
@@ -360,9 +369,7 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 			nameOK = false
 		}
 	}
-	p.valueAt = map[string]position{}
 	p.fields(schema, fields, keys, start, &d)
-	p.validate(schema, start, &d)
 	return d, nameOK
 }
 
@@ -381,6 +388,11 @@ func (p *parser) parent(k *resource.KindSchema, fields map[string]*yaml.Node, st
 		p.add(at(sid), bySID, "%s and %s are both set; write exactly one: %s for a %s in these specs, %s for one convsync does not manage", byName, bySID, byName, parent.Kind, bySID)
 	case hasName:
 		d.parentAt = at(named)
+		for _, key := range ancestorSIDKeys(k) {
+			if v, given := fields[key]; given {
+				p.add(at(v), key, "is set with %s: NAME; a %s of these specs knows its own %s (write %s only with %s)", byName, parent.Kind, strings.TrimSuffix(key, "_sid"), key, bySID)
+			}
+		}
 		if s, ok := p.str(named, byName); ok {
 			if namePattern.MatchString(s) {
 				d.Parent = resource.Ref{Address: resource.Address{Kind: parent.Kind, Name: s}}
@@ -390,9 +402,34 @@ func (p *parser) parent(k *resource.KindSchema, fields map[string]*yaml.Node, st
 		}
 	case hasSID:
 		d.parentAt = at(sid)
-		if s, ok := p.str(sid, bySID); ok {
+		// A parent two levels up is named by its SID too: the key joins
+		// them, outermost first (resource.ChildKey).
+		key, ok := "", true
+		ancestors := resource.Ancestors(k.Kind)
+		for i := len(ancestors) - 1; i >= 1; i-- {
+			a := resource.Schema(ancestors[i])
+			name := resource.AddressPrefix(a.Kind) + "_sid"
+			v, given := fields[name]
+			if !given {
+				p.add(start, name, "missing; a %s given by %s also needs %s: %s... (the %s it is in)", k.Kind, bySID, name, a.SIDPrefix, strings.ToLower(string(a.Kind)))
+				ok = false
+				continue
+			}
+			if s, isStr := p.str(v, name); isStr {
+				if !resource.IsSID(s, a.SIDPrefix) {
+					p.add(at(v), name, "%q is not a %s SID: expected %s followed by 32 hexadecimal digits", s, strings.ToLower(string(a.Kind)), a.SIDPrefix)
+					ok = false
+				}
+				key += s + "/"
+			} else {
+				ok = false
+			}
+		}
+		if s, isStr := p.str(sid, bySID); isStr {
 			if resource.IsSID(s, parent.SIDPrefix) {
-				d.Parent = resource.Ref{SID: s}
+				if ok {
+					d.Parent = resource.Ref{SID: key + s}
+				}
 			} else {
 				p.add(at(sid), bySID, "%q is not a %s SID: expected %s followed by 32 hexadecimal digits", s, strings.ToLower(string(parent.Kind)), parent.SIDPrefix)
 			}
@@ -404,6 +441,7 @@ func (p *parser) parent(k *resource.KindSchema, fields map[string]*yaml.Node, st
 
 // fields reads every Twilio field of the document through the kind's schema.
 func (p *parser) fields(k *resource.KindSchema, fields map[string]*yaml.Node, keys map[string]*yaml.Node, start position, d *parsedDoc) {
+	problemsBefore := len(p.problems)
 	done := map[string]bool{}
 	for i := range k.Fields {
 		f := &k.Fields[i]
@@ -418,6 +456,9 @@ func (p *parser) fields(k *resource.KindSchema, fields map[string]*yaml.Node, ke
 			}
 			done[top] = true
 			if v, ok := fields[top]; ok {
+				if len(k.NaturalKeyAlt) > 0 && topKey(k.NaturalKeyAlt[0]) == top && d.keyAt.line == 0 {
+					d.keyAt = at(v)
+				}
 				p.group(k, top, v, d)
 			}
 			continue
@@ -430,6 +471,17 @@ func (p *parser) fields(k *resource.KindSchema, fields map[string]*yaml.Node, ke
 			d.keyAt = at(v)
 		}
 		p.value(f, f.Name, v, d.Values)
+	}
+	// The kind's own rules see complete values only: a field that did not
+	// parse is reported once, not again as missing.
+	if k.Rules != nil && k.Rules.Validate != nil && len(p.problems) == problemsBefore {
+		for _, bad := range k.Rules.Validate(d.Values) {
+			pos := start
+			if n, ok := keys[topKey(bad.Field)]; ok {
+				pos = at(n)
+			}
+			p.add(pos, bad.Field, "%s", bad.Message)
+		}
 	}
 	for i := range k.Fields {
 		f := &k.Fields[i]
@@ -462,9 +514,6 @@ func requiredWhy(k *resource.KindSchema, f *resource.FieldSchema) string {
 func (p *parser) reference(f *resource.FieldSchema, fields map[string]*yaml.Node, d *parsedDoc) {
 	named, hasName := fields[f.RefName]
 	sid, hasSID := fields[f.Name]
-	if hasName {
-		p.valueAt[f.RefName] = at(named)
-	}
 	target := resource.Schema(f.Ref)
 	switch {
 	case hasName && hasSID:
@@ -541,9 +590,6 @@ func (p *parser) group(k *resource.KindSchema, prefix string, v *yaml.Node, d *p
 // value reads one field's value by its type, checks the field's rules and
 // stores its canonical text.
 func (p *parser) value(f *resource.FieldSchema, field string, v *yaml.Node, values resource.Values) {
-	if p.valueAt != nil {
-		p.valueAt[field] = at(v)
-	}
 	if f.Secret {
 		if s, ok := p.secret(field, v); ok {
 			values[field] = s
@@ -552,17 +598,22 @@ func (p *parser) value(f *resource.FieldSchema, field string, v *yaml.Node, valu
 	}
 	var text string
 	switch f.Type {
-	case resource.TypeJSON:
-		s, ok := p.attributes(v, field)
+	case resource.TypeJSON, resource.TypeSet:
+		var s string
+		var ok bool
+		if f.Type == resource.TypeJSON {
+			s, ok = p.attributes(v, field)
+		} else {
+			s, ok = p.set(f, field, v)
+		}
 		if !ok {
 			return
 		}
-		values[field] = s
-		return
-	case resource.TypeSet:
-		s, ok := p.set(f, field, v)
-		if !ok {
-			return
+		if f.Check != nil {
+			if err := f.Check(s); err != nil {
+				p.add(at(v), field, "%v", err)
+				return
+			}
 		}
 		values[field] = s
 		return

@@ -69,34 +69,6 @@ func envName(s string) bool {
 	return true
 }
 
-// validate runs the kind's checks over several fields of one document.
-func (p *parser) validate(k *resource.KindSchema, start position, d *parsedDoc) {
-	if k.Validate == nil {
-		return
-	}
-	set := d.Values.Clone()
-	for field, ref := range d.Refs {
-		set[field] = ref.String()
-	}
-	for field := range p.valueAt {
-		if _, ok := set[field]; !ok && k.Field(field) != nil {
-			set[field] = "" // written, but refused (reported already)
-		}
-	}
-	for _, prob := range k.Validate(set) {
-		pos, ok := p.valueAt[prob.Field]
-		if !ok {
-			if f := k.Field(prob.Field); f != nil && f.Type == resource.TypeRef {
-				pos, ok = p.valueAt[f.RefName]
-			}
-		}
-		if !ok {
-			pos = start
-		}
-		p.add(pos, prob.Field, "%s", prob.Message)
-	}
-}
-
 // resolveSecretPaths makes every relative secret file path of resources
 // relative to the folder of its spec file (dir is the spec folder the
 // files are relative to). Values are copied, never changed in place: a

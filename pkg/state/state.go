@@ -281,8 +281,9 @@ func valuesEqual(a, b resource.Values) bool {
 	return true
 }
 
-// ParentSID is the SID of d's parent: the one its spec names, or the one
-// the state records for a parent of the specs ("" when that parent has not
+// ParentSID is the parent key of d (resource.ChildKey: its parent's SID,
+// "IS…/CH…" two levels down): the one its spec names, or the one the state
+// records for a parent of the specs ("" when that parent has not
 // been created yet, or d has no parent).
 func (s *State) ParentSID(d *resource.Desired) string {
 	if d.Parent.SID != "" {
@@ -290,7 +291,7 @@ func (s *State) ParentSID(d *resource.Desired) string {
 	}
 	if !d.Parent.Address.IsZero() {
 		if p := s.Get(d.Parent.Address); p != nil {
-			return p.SID
+			return resource.ChildKey(d.Parent.Address.Kind, p.ParentSID, p.SID)
 		}
 	}
 	return ""

@@ -67,12 +67,8 @@ func validateParentSID(schema *resource.KindSchema, sid string) error {
 	if sid == "" {
 		return nil
 	}
-	parent := resource.Schema(schema.Parent)
-	if parent == nil {
-		return fmt.Errorf("parent_sid %q is set, but a %s has no parent", sid, schema.Kind)
-	}
-	if !resource.IsSID(sid, parent.SIDPrefix) {
-		return fmt.Errorf("parent_sid %q is not a %s SID (%s followed by 32 hex digits)", sid, parent.Kind, parent.SIDPrefix)
+	if err := resource.CheckParentKey(schema.Kind, sid); err != nil {
+		return fmt.Errorf("parent_sid: %v", err)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package twilioapi
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/convsync/convsync/pkg/resource"
@@ -100,23 +98,6 @@ var accountWebhooksAdapter = accountSingleton(resource.KindAccountWebhooks, "/v1
 		setSetIf(o.Values, "filters", x.Filters)
 		return o
 	})
-
-// lowerParam sends the text in lower case (Twilio's request enums for
-// types and targets are lower case).
-func lowerParam[P any](set func(*P, string) *P) paramSetter[P] {
-	return func(p *P, s string) error { set(p, strings.ToLower(s)); return nil }
-}
-
-func intParam[P any](set func(*P, int) *P) paramSetter[P] {
-	return func(p *P, s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", s)
-		}
-		set(p, n)
-		return nil
-	}
-}
 
 // secretParam reads a secret field's value from where its reference points
 // and puts it in the params; the error names the source, never a value.

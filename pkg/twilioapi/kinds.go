@@ -60,6 +60,8 @@ var adapters = map[resource.Kind]*kindAdapter{
 	resource.KindServiceConfiguration: serviceConfigurationAdapter,
 	resource.KindServiceNotifications: serviceNotificationsAdapter,
 	resource.KindServiceWebhooks:      serviceWebhooksAdapter,
+	resource.KindParticipant:          participantAdapter,
+	resource.KindConversationWebhook:  conversationWebhookAdapter,
 	resource.KindConfiguration:        configurationAdapter,
 	resource.KindAccountWebhooks:      accountWebhooksAdapter,
 	resource.KindAddressConfiguration: addressConfigurationAdapter,
@@ -80,10 +82,9 @@ func adapterFor(kind resource.Kind, parentSID string) (*kindAdapter, error) {
 	}
 	// The account's default service is addressed by its SID too: the
 	// unprefixed routes are not used, so every conversation has a parent.
-	parent := resource.Schema(schema.Parent)
-	if !resource.IsSID(parentSID, parent.SIDPrefix) {
-		return nil, inputErrorf("%s: parent must be a %s SID (%s + 32 hex digits), got %q",
-			kindName(kind), kindName(parent.Kind), parent.SIDPrefix, parentSID)
+	// Two levels down the parent is a key of SIDs, "IS…/CH…".
+	if err := resource.CheckParentKey(kind, parentSID); err != nil {
+		return nil, inputErrorf("%s: %v", kindName(kind), err)
 	}
 	return k, nil
 }

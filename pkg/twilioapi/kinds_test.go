@@ -542,6 +542,9 @@ func TestEveryWritableSchemaFieldIsSent(t *testing.T) {
 		case resource.TypeJSON:
 			return `{"k":"v"}`
 		case resource.TypeSet:
+			if len(f.Enum) == 0 {
+				return resource.EncodeSet([]string{"x"})
+			}
 			return resource.EncodeSet(f.Enum[:1])
 		case resource.TypeBool:
 			return "true"
@@ -567,8 +570,9 @@ func TestEveryWritableSchemaFieldIsSent(t *testing.T) {
 		for _, f := range schema.Fields {
 			all[f.Name] = sample(f)
 		}
+		parent := parentKeyFor(schema.Kind)
 		if k.create != nil {
-			if _, err := k.create(testService, all, CallOptions{}); err != nil {
+			if _, err := k.create(parent, all, CallOptions{}); err != nil {
 				t.Errorf("%s: create of every field: %v", schema.Kind, err)
 			}
 		}
@@ -577,7 +581,7 @@ func TestEveryWritableSchemaFieldIsSent(t *testing.T) {
 			for _, name := range updateFields(schema.Kind) {
 				v[name] = all[name]
 			}
-			if _, err := k.update(testService, "x", v, CallOptions{}); err != nil {
+			if _, err := k.update(parent, "x", v, CallOptions{}); err != nil {
 				t.Errorf("%s: update of every field Twilio changes in place: %v", schema.Kind, err)
 			}
 		}
@@ -591,17 +595,14 @@ func TestEveryWritableSchemaFieldIsSent(t *testing.T) {
 // TestListPageSizeFromSchema: each list asks for its kind's ListPageSize.
 func TestListPageSizeFromSchema(t *testing.T) {
 	srv := newFakeTwilio(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		writeJSON(w, 200, `{"services": [], "conversations": [], "roles": [], "users": [], "meta": {"next_page_url": null}}`)
+		writeJSON(w, 200, `{"services": [], "conversations": [], "roles": [], "users": [], "participants": [], "webhooks": [], "meta": {"next_page_url": null}}`)
 	})
 	c := newTestClient(t, testConfig(srv.URL, &sleeps{}))
 	for _, schema := range resource.Kinds() {
 		if schema.Singleton {
 			continue
 		}
-		parent := testService
-		if schema.Parent == "" {
-			parent = ""
-		}
+		parent := parentKeyFor(schema.Kind)
 		before := len(srv.seen())
 		if _, err := c.List(context.Background(), schema.Kind, parent); err != nil {
 			t.Fatalf("%s: %v", schema.Kind, err)
@@ -673,4 +674,16 @@ func TestRateLimitRolesUsersAndSingletons(t *testing.T) {
 			t.Errorf("%s: waits = %v, want %v", step.name, waits, want)
 		}
 	}
+}
+
+// parentKeyFor is a parent key of the test's service (and conversation, for
+// the kinds that live in one) for kind.
+func parentKeyFor(kind resource.Kind) string {
+	switch len(resource.Ancestors(kind)) {
+	case 0:
+		return ""
+	case 1:
+		return testService
+	}
+	return testService + "/" + testConv
 }
