@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/convsync/convsync/pkg/emulator"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/twilioapi"
 )
 
 // Recognisable secret values: none may appear in any output or file.
@@ -273,6 +276,27 @@ func TestEveryAccountKind(t *testing.T) {
 		t.Fatalf("after the service replace: configuration %s, address %s; want %s", got, *line.AutoCreation.ConversationServiceSID, newSvc)
 	}
 	e.noChanges("after the service replace")
+
+	// Drift: a change made in the console is reported, and the next apply
+	// puts it back.
+	if _, err := e.client().Update(context.Background(), resource.KindAccountWebhooks, "", "/Configuration/Webhooks",
+		resource.Values{"method": "GET"}, twilioapi.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(2, "plan", "--refresh-only", "--detailed-exitcode")
+	e.want(r, "~ account_webhooks (/Configuration/Webhooks) {", `~ method = "POST" -> "GET"`, "cannot be checked for drift: push_credential.android (secret)")
+	e.applyOK("Apply complete: 0 created, 1 updated")
+
+	// Destroy: the address and the credentials are deleted, the account's
+	// settings only forgotten.
+	r = e.must(0, "destroy", "--auto-approve")
+	e.noSecretIn("destroy", r.stdout+r.stderr)
+	if n, m := len(e.emu.AddressConfigurations()), len(e.emu.Credentials()); n != 0 || m != 0 {
+		t.Fatalf("after destroy: %d address configurations, %d credentials", n, m)
+	}
+	if got := e.emu.AccountSettings().Webhooks; got.PostWebhookURL == nil {
+		t.Fatalf("destroy changed the account's webhooks: %+v", got)
+	}
 }
 
 // TestAccountExample: examples/account applies against the emulator and
