@@ -254,3 +254,59 @@ func TestReferencesToAServiceFollowItsReplaceAndRelease(t *testing.T) {
 		t.Fatal("the JSON plan is not JSON")
 	}
 }
+
+// TestAccountPlanGolden: one plan over every account kind, as a person
+// reads it: a new service the configuration and a new address point at
+// (known after apply), the account's webhooks routed to Flex (warned), a
+// credential whose secret file changed, another imported (its secret sent
+// once), and an address Twilio deleted when its number was released.
+func TestAccountPlanGolden(t *testing.T) {
+	w := newWorld()
+	snap := w.build()
+	cfgID := resource.SingletonID(resource.KindConfiguration, "")
+	hooksID := resource.SingletonID(resource.KindAccountWebhooks, "")
+	snap.SetListed(resource.KindConfiguration, "", []resource.Observed{{Kind: resource.KindConfiguration, SID: cfgID,
+		Values: resource.Values{"default_service_sid": "IS0000000000000000000000000000000d", "default_inactive_timer": "PT60M"}}})
+	snap.SetListed(resource.KindAccountWebhooks, "", []resource.Observed{{Kind: resource.KindAccountWebhooks, SID: hooksID,
+		Values: resource.Values{"target": "webhook", "method": "POST"}}})
+	snap.SetListed(resource.KindAddressConfiguration, "", nil)
+	snap.SetListed(resource.KindPushCredential, "", []resource.Observed{
+		{Kind: resource.KindPushCredential, SID: credSID, Values: resource.Values{"type": "fcm", "friendly_name": "Android"}, DateCreated: t0},
+		{Kind: resource.KindPushCredential, SID: "CR00000000000000000000000000000002", Values: resource.Values{"type": "apn", "friendly_name": "iOS", "sandbox": "false"}, DateCreated: t0},
+	})
+	newKey := secretFile(t, "new-server-key")
+	cert, key := secretFile(t, "cert"), secretFile(t, "key")
+	w.st.Put(&state.Resource{Address: addr(resource.KindPushCredential, "android"), SID: credSID,
+		Applied: resource.Values{"type": "fcm", "friendly_name": "Android", "secret": sealedWith(t, w.st, newKey, "old-server-key")}})
+	w.st.Put(&state.Resource{Address: addr(resource.KindPushCredential, "ios"), SID: "CR00000000000000000000000000000002",
+		Applied: resource.Values{"type": "apn", "friendly_name": "iOS", "sandbox": "false"}})
+	w.st.Put(&state.Resource{Address: addr(resource.KindAddressConfiguration, "released"), SID: otherIG,
+		Applied: resource.Values{"type": "whatsapp", "address": "whatsapp:+15550000002"}})
+	desired := []resource.Desired{
+		desiredService("support", "Support"),
+		{Address: addr(resource.KindConfiguration, ""), Values: resource.Values{"default_inactive_timer": "PT1H"},
+			Refs: map[string]resource.Ref{"default_service_sid": {Address: svcAddr("support")}}},
+		{Address: addr(resource.KindAccountWebhooks, ""), Values: resource.Values{"target": "flex", "method": "POST"}},
+		{Address: addr(resource.KindAddressConfiguration, "line"), Values: resource.Values{"type": "sms", "address": "+15550000001",
+			"auto_creation.enabled": "true", "auto_creation.type": "default"},
+			Refs: map[string]resource.Ref{"auto_creation.conversation_service_sid": {Address: svcAddr("support")}}},
+		{Address: addr(resource.KindAddressConfiguration, "released"), Values: resource.Values{"type": "whatsapp", "address": "whatsapp:+15550000002"}},
+		{Address: addr(resource.KindPushCredential, "android"), Values: resource.Values{"type": "fcm", "friendly_name": "Android", "secret": newKey}},
+		{Address: addr(resource.KindPushCredential, "ios"), Values: resource.Values{"type": "apn", "friendly_name": "iOS", "sandbox": "false", "certificate": cert, "private_key": key}},
+	}
+	for i := range desired {
+		desired[i].Timeouts = resource.DefaultTimeouts
+	}
+	plan, err := Compute(desired, w.st, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := RenderHuman(&b, plan); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "server-key") {
+		t.Fatal("the plan shows a secret")
+	}
+	golden(t, "testdata/account.plan.txt", b.Bytes())
+}

@@ -257,7 +257,7 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 		ch.SID = ""
 		ch.Reason = "deleted outside convsync: " + owner.SID + " is no longer in Twilio, so it is created again"
 		if kind.GoneNote != "" {
-			ch.Reason += " (" + kind.GoneNote + ")"
+			ch.Reason += "; " + kind.GoneNote
 		}
 		ch.Fields = createFields(kind, d.Values, pendingRefs)
 		c.checkNaturalKey(d, parentSID, "")
@@ -668,7 +668,7 @@ func (c *computer) planRemoved() []Change {
 			ch.Action = Forget
 			ch.Reason = c.removedWhy() + ", and already gone from Twilio: only the state entry is removed"
 			if note := resource.Schema(r.Address.Kind).GoneNote; note != "" {
-				ch.Reason += " (" + note + ")"
+				ch.Reason += "; " + note
 			}
 			if p := c.st.Pending[addr]; p != nil {
 				if re := c.matchPending(r.Address, p.ParentSID); re != nil {
