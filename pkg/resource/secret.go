@@ -84,6 +84,13 @@ func (r SecretRef) Read() ([]byte, error) {
 		}
 		return []byte(v), nil
 	}
+	// Only a regular file (or a link to one, as Kubernetes mounts Secrets):
+	// opening a FIFO would wait for a writer for ever.
+	if info, err := os.Stat(r.File); err != nil {
+		return nil, fmt.Errorf("cannot read file %s: %w", r.File, unwrapPathError(err))
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); a secret file holds one key or certificate", r.File, info.Mode().Type())
+	}
 	f, err := os.Open(r.File)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read file %s: %w", r.File, unwrapPathError(err))

@@ -45,6 +45,7 @@ func TestSecretRefs(t *testing.T) {
 	for _, tt := range []struct{ text, wantErr string }{
 		{SecretRef{File: filepath.Join(dir, "missing")}.String(), "cannot read file " + filepath.Join(dir, "missing") + ": no such file or directory"},
 		{SecretRef{File: empty}.String(), "is empty"},
+		{SecretRef{File: dir}.String(), "is not a regular file"},
 		{SecretRef{Env: "CONVSYNC_SECRET_UNSET"}.String(), "environment variable CONVSYNC_SECRET_UNSET is not set"},
 		{SecretRef{Env: "CONVSYNC_SECRET_EMPTY"}.String(), "environment variable CONVSYNC_SECRET_EMPTY is empty"},
 		{`"value-one"`, "not a secret reference"},
