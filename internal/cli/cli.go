@@ -128,7 +128,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", 0, "how long to wait for another convsync holding the state lock")
 	pf.Float64Var(&g.rateLimit, "rate-limit", twilioapi.DefaultActionsPerSecond, "conversation creates+deletes per second per service that convsync allows itself (Twilio's limit is 30); 0 or less turns the client-side limit off")
-	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.destroyCommand(), c.importCommand(), c.exportCommand(), c.showCommand(), c.fmtCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand(), c.runCommand())
+	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.destroyCommand(), c.importCommand(), c.exportCommand(), c.showCommand(), c.fmtCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand(), c.runCommand(), c.schemaCommand())
 	return root
 }
 
