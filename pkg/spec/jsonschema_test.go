@@ -9,10 +9,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	yaml "go.yaml.in/yaml/v3"
@@ -283,6 +285,27 @@ func TestExamplesCarryTheSchemaModeline(t *testing.T) {
 		resolved := filepath.Join(filepath.Dir(file), target)
 		if filepath.Clean(resolved) != filepath.Clean(schemaFile) {
 			t.Errorf("%s: the modeline points at %s, not at %s", file, resolved, schemaFile)
+		}
+	}
+}
+
+// The schema's duration patterns accept what the parser accepts, so an
+// editor never flags a timer or timeout that validate takes (and flags the
+// shapes it refuses; minimums stay validate's).
+func TestDurationPatternsAgreeWithTheParsers(t *testing.T) {
+	iso := regexp.MustCompile(isoDurationPattern)
+	for _, s := range []string{"PT1H", "P30D", "P1DT12H", "PT90M", "PT0.5S", "pt90m", "P1D", "PT1H30M15S", "PT1,5S", "PT0.123456789S", "P0D",
+		"", "P", "PT", "1h", "P1W", "P1M", "P1Y", "-PT1H", "PT1H30", "PT1S1M", "PT0.1234567890S", "P1DT", "PT.5S", "P1.5D", "PT1.5H"} {
+		_, err := resource.ParseISODuration(s)
+		if got, want := iso.MatchString(s), err == nil; got != want {
+			t.Errorf("ISO %q: pattern says %v, ParseISODuration says %v (%v)", s, got, want, err)
+		}
+	}
+	goDur := regexp.MustCompile(goDurationPattern)
+	for _, s := range []string{"30s", "10m", "1h30m", "1.5h", "500ms", "2us", "+5m", ".5s", "1h0m0s", "", "10", "-5m", "5 m", "1d", "m"} {
+		d, err := time.ParseDuration(s)
+		if got, want := goDur.MatchString(s), err == nil && d >= 0; got != want {
+			t.Errorf("Go duration %q: pattern says %v, time.ParseDuration says %v, %v", s, got, d, err)
 		}
 	}
 }
