@@ -27,7 +27,9 @@ import (
 const JSONSchemaURL = "https://raw.githubusercontent.com/convsync/convsync/main/schema/convsync.schema.json"
 
 // Patterns, in the subset of regular expressions that ECMA-262 (editors)
-// and RE2 (Go validators) share: no look-ahead, no inline flags.
+// and RE2 (Go validators) share: no look-ahead, no inline flags. Each comes
+// with a patternErrorMessage, the keyword VS Code and yaml-language-server
+// show instead of the pattern itself (other validators ignore it).
 const (
 	// isoDurationPattern is ParseISODuration's grammar:
 	// P[nD][T[nH][nM][n[.f]S]], any case, at least one component.
@@ -251,7 +253,7 @@ func valueSchema(f *resource.FieldSchema) object {
 			s["minItems"] = 1
 		}
 	case resource.TypeDuration:
-		s = object{"type": "string", "pattern": isoDurationPattern}
+		s = object{"type": "string", "pattern": isoDurationPattern, "patternErrorMessage": "not an ISO 8601 duration such as PT1H, P30D or P1DT12H (no Y, M before T, or W)"}
 	case resource.TypeBool:
 		s = object{"type": "boolean"}
 	case resource.TypeInt:
@@ -334,7 +336,7 @@ func caseInsensitive(s string) string {
 }
 
 func sidSchema(prefix, doc string) object {
-	s := object{"type": "string", "pattern": "^" + prefix + "[0-9a-fA-F]{32}$"}
+	s := object{"type": "string", "pattern": "^" + prefix + "[0-9a-fA-F]{32}$", "patternErrorMessage": "not a SID: " + prefix + " followed by 32 hexadecimal digits"}
 	if doc != "" {
 		s["description"] = doc
 	}
@@ -346,7 +348,7 @@ func nameSchema(doc string) object {
 	return object{
 		"description": doc,
 		"anyOf": []any{
-			object{"type": "string", "pattern": namePattern.String()},
+			object{"type": "string", "pattern": namePattern.String(), "patternErrorMessage": nameRule},
 			object{"type": "integer", "minimum": 0},
 		},
 	}
@@ -354,7 +356,7 @@ func nameSchema(doc string) object {
 
 func timeoutsSchema() object {
 	d := func(op string) object {
-		return object{"type": "string", "pattern": goDurationPattern, "description": "How long one " + op + " of this resource may take: a positive Go duration such as 30s, 10m, 1h30m."}
+		return object{"type": "string", "pattern": goDurationPattern, "patternErrorMessage": "not a positive Go duration such as 30s, 10m or 1h30m", "description": "How long one " + op + " of this resource may take: a positive Go duration such as 30s, 10m, 1h30m."}
 	}
 	return object{
 		"type":                 "object",
