@@ -238,6 +238,12 @@ func (p *parser) expand(root *yaml.Node) {
 }
 
 func (p *parser) expandNode(n *yaml.Node, path string, schema *resource.KindSchema) {
+	if schema != nil {
+		if f := schema.Field(path); f != nil && f.Secret {
+			p.refuseRefs(n, path) // at any depth: a secret's own file:/env: forms included
+			return
+		}
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -248,14 +254,8 @@ func (p *parser) expandNode(n *yaml.Node, path string, schema *resource.KindSche
 			p.expandNode(c, fmt.Sprintf("%s[%d]", path, i), schema)
 		}
 	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "${var.") {
+		if !strings.Contains(n.Value, refOpen) {
 			return
-		}
-		if schema != nil {
-			if f := schema.Field(path); f != nil && f.Secret {
-				p.refProblem(n, p.inScalar(n, strings.Index(n.Value, refOpen)), path, "%s is a secret: it takes no ${var.…} reference (secrets are never expanded, shown or logged); use its file: or env: form", path)
-				return
-			}
 		}
 		text, ok := p.substitute(n, path)
 		if !ok || text == n.Value {
@@ -264,6 +264,25 @@ func (p *parser) expandNode(n *yaml.Node, path string, schema *resource.KindSche
 		n.Value = text
 		if n.Style == 0 && text != "" {
 			n.Tag = "" // typed again from the new text; "" stays an empty string
+		}
+	}
+}
+
+// refuseRefs reports every reference inside a secret's value, which is
+// left exactly as written.
+func (p *parser) refuseRefs(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p.refuseRefs(n.Content[i+1], path)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			p.refuseRefs(c, path)
+		}
+	case yaml.ScalarNode:
+		if strings.Contains(n.Value, refOpen) {
+			p.refProblem(n, p.inScalar(n, strings.Index(n.Value, refOpen)), path, "%s is a secret: it takes no ${var.…} reference (secrets are never expanded, shown or logged); use its file: or env: form", path)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/convsync/convsync/pkg/resource"
 )
 
@@ -156,6 +158,33 @@ func TestSecretFieldsAreNeverExpanded(t *testing.T) {
 	}
 	if len(docs) != 1 || docs[0].Values["pre_webhook_url"] != "" || docs[0].Values["post_webhook_url"] != "https://hooks.example.com/post" {
 		t.Errorf("values = %v: the secret must not be filled, the other field must", docs[0].Values)
+	}
+}
+
+// A secret written as a mapping (the file: and env: forms of secrets) is
+// never expanded either, at any depth.
+func TestSecretMappingsAreNeverExpanded(t *testing.T) {
+	var root yaml.Node
+	src := "kind: ServiceWebhooks\npre_webhook_url:\n  env: ${var.name}\n  other: [x, \"${var.name}\"]\n"
+	if err := yaml.Unmarshal([]byte(src), &root); err != nil {
+		t.Fatal(err)
+	}
+	f := resource.Schema(resource.KindServiceWebhooks).Field("pre_webhook_url")
+	f.Secret = true
+	t.Cleanup(func() { f.Secret = false })
+	vars := &Vars{}
+	vars.Set("name", "SECRET_VALUE", "test") //nolint:errcheck // a valid name
+	p := &parser{file: "s.yaml", src: []byte(src), vars: vars, used: map[string]bool{}}
+	p.expand(root.Content[0])
+	if len(p.problems) != 2 {
+		t.Fatalf("problems = %v, want one per reference", p.problems)
+	}
+	if strings.Contains(src, "SECRET_VALUE") || strings.Contains(p.problems.Error(), "SECRET_VALUE") {
+		t.Errorf("the value leaked: %v", p.problems)
+	}
+	value := root.Content[0].Content[3]
+	if got := value.Content[1].Value; got != "${var.name}" {
+		t.Errorf("the secret's env: was expanded to %q", got)
 	}
 }
 
