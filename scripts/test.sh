@@ -37,3 +37,7 @@ go test -race -count=1 -timeout 15m ./... "$@"
 for target in FuzzParse FuzzParseISODuration FuzzCanonicalJSON FuzzFormat; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-5s}" ./pkg/spec
 done
+
+# The container image, built and run with Podman (fails under CI=true when
+# Podman is missing; skipped elsewhere).
+./scripts/container-test.sh

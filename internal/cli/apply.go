@@ -15,7 +15,6 @@ import (
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/engine"
 	"github.com/convsync/convsync/pkg/planner"
-	"github.com/convsync/convsync/pkg/spec"
 	"github.com/convsync/convsync/pkg/state"
 )
 
@@ -54,6 +53,7 @@ second Ctrl-C aborts at once. Exit 1 unless every step was done.`,
 		},
 	}
 	f := cmd.Flags()
+	c.addVarFlags(f)
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking")
 	f.IntVar(&o.parallelism, "parallelism", 10, "how many steps run at once")
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
@@ -108,7 +108,7 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		if err := plan.CheckFresh(sf.Lineage(), sf.Serial()); err != nil {
 			return err
 		}
-		if set, err := spec.LoadDir(c.global.dir); err == nil && plan.SpecHash != set.Hash {
+		if set, _, err := c.loadSpecSet(); err == nil && plan.SpecHash != set.Hash {
 			s.log.Warn("the specs changed since the plan was saved; applying the saved plan as it is")
 		}
 	} else {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +40,9 @@ type CLI struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	global         globalOptions
+	// environ lists the environment for CONVSYNC_VAR_NAME (nil: os.Environ).
+	environ func() []string
+	global  globalOptions
 	// exitCode lets a command ask for a non-error exit code (plan's 2).
 	exitCode int
 	// ctx is cancelled by SIGINT/SIGTERM.
@@ -56,6 +57,7 @@ type globalOptions struct {
 	logLevel    string
 	lockTimeout time.Duration
 	rateLimit   float64
+	vars        []varArg // --var and --var-file, in order (vars.go)
 }
 
 // New returns a CLI reading and writing the given streams.
@@ -128,7 +130,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", 0, "how long to wait for another convsync holding the state lock")
 	pf.Float64Var(&g.rateLimit, "rate-limit", twilioapi.DefaultActionsPerSecond, "conversation creates+deletes per second per service that convsync allows itself (Twilio's limit is 30); 0 or less turns the client-side limit off")
-	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.destroyCommand(), c.importCommand(), c.exportCommand(), c.showCommand(), c.fmtCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand(), c.runCommand())
+	root.AddCommand(c.validateCommand(), c.planCommand(), c.applyCommand(), c.destroyCommand(), c.importCommand(), c.exportCommand(), c.showCommand(), c.fmtCommand(), c.stateCommand(), c.versionCommand(), c.emulatorCommand(), c.runCommand(), c.schemaCommand())
 	return root
 }
 
@@ -155,15 +157,11 @@ func (c *CLI) logger() (*zap.Logger, error) {
 
 // loadSpecs loads and validates the spec folder.
 func (c *CLI) loadSpecs() (*spec.Set, error) {
-	set, err := spec.LoadDir(c.global.dir)
+	set, varErr, err := c.loadSpecSet() // vars.go: with --var, --var-file
 	var problems spec.Errors
 	if errors.As(err, &problems) {
-		for _, p := range problems {
-			// Name the file as the user would open it, not relative to --dir.
-			p.File = filepath.Join(c.global.dir, p.File)
-			fmt.Fprintln(c.stderr, p.String())
-		}
-		return nil, fmt.Errorf("the specs in %s are not valid (%d %s); nothing was changed", c.global.dir, len(problems), plural(len(problems), "problem", "problems"))
+		c.printSpecProblems(problems, varErr)
+		return nil, c.specsInvalid(problems, varErr)
 	}
 	return set, err
 }
@@ -288,5 +286,6 @@ func (c *CLI) validateCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: valid, and the problems with file, line, column, field and message")
+	c.addVarFlags(cmd.Flags())
 	return cmd
 }

@@ -47,6 +47,7 @@ Exit 1 if any step failed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.runDestroy(o) },
 	}
 	f := cmd.Flags()
+	c.addVarFlags(f)
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "destroy without asking")
 	f.IntVar(&o.parallelism, "parallelism", 10, "how many steps run at once")
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these deletes")
@@ -113,7 +114,7 @@ func (c *CLI) runDestroy(o destroyOptions) error {
 // destroy needs none: when they do not load, it goes on and warns that
 // prevent_destroy could not be checked.
 func (c *CLI) destroySpecs(s *session) ([]resource.Desired, string) {
-	set, err := spec.LoadDir(c.global.dir)
+	set, _, err := c.loadSpecSet() // with --var and --var-file
 	if err == nil {
 		if len(set.Resources) == 0 {
 			s.log.Warn(fmt.Sprintf("the specs in %s hold no resource, so no lifecycle.prevent_destroy can protect anything; give --dir the spec folder to have it checked", c.global.dir))

@@ -42,6 +42,7 @@ func (c *CLI) flagHint() string {
 	if c.global.apiURL != "" {
 		parts = append(parts, "--api-url", shellQuote(c.global.apiURL))
 	}
+	parts = append(parts, c.varFlagHint()...)
 	return strings.Join(parts, " ")
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func (c *CLI) importCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "import ADDRESS ID",
 		Short: "Adopt an existing Twilio resource into the state",
 		Long: `Records an existing resource as the one a spec describes, without changing
@@ -31,6 +31,8 @@ next plan shows them as an update.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.runImport(args[0], args[1]) },
 	}
+	c.addVarFlags(cmd.Flags())
+	return cmd
 }
 
 // parseImportID reads Twilio's path of a resource of any kind: a

@@ -43,6 +43,7 @@ convsync last applied, and the resources gone from Twilio.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.runPlan(o) },
 	}
 	f := cmd.Flags()
+	c.addVarFlags(f)
 	f.StringVar(&o.out, "out", "", "save the plan to this file for a later apply")
 	f.BoolVar(&o.json, "json", false, "print the plan as JSON (format_version, changes, summary)")
 	f.BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")

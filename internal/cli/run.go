@@ -61,6 +61,7 @@ systemd. See docs/daemon.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.runDaemon(o) },
 	}
 	f := cmd.Flags()
+	c.addVarFlags(f)
 	f.DurationVar(&o.resync, "resync", 10*time.Minute, "time between full refreshes of Twilio, which catch changes made by others")
 	f.DurationVar(&o.poll, "poll", 30*time.Second, "slow poll of the spec folder, in case file events were missed (0: off)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9464", `address for /healthz, /readyz, /metrics and POST /allow-destroy ("" to disable); keep it on loopback or a private network`)
@@ -169,7 +170,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 	err = daemon.Run(c.ctx, daemon.Config{
 		Loop: daemon.LoopOptions{
 			Dir:        c.global.dir,
-			Load:       guardedLoad(spec.NewCache().LoadDir, sf), // reloads parse only changed files
+			Load:       guardedLoad(c.daemonLoad(spec.NewCache()), sf), // reloads parse only changed files
 			Reconciler: rec,
 			Resync:     o.resync,
 			Managed: func() map[string]int {

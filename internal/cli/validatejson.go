@@ -34,13 +34,17 @@ type validateResult struct {
 // cannot be read prints nothing on stdout and the error on stderr.
 func (c *CLI) validateJSON() error {
 	out := validateResult{FormatVersion: ValidateJSONFormatVersion, Problems: []validateProblem{}}
-	set, err := spec.LoadDir(c.global.dir)
+	set, varErr, err := c.loadSpecSet() // with --var and --var-file
 	var problems spec.Errors
 	switch {
 	case errors.As(err, &problems):
 		for _, p := range problems {
-			// Named as the user would open it, as the text output does.
-			out.Problems = append(out.Problems, validateProblem{File: filepath.Join(c.global.dir, p.File), Line: p.Line, Column: p.Column, Field: p.Field, Message: p.Message})
+			// Named as the user would open it, as the text output does (a
+			// var file as given).
+			if !varErr {
+				p.File = filepath.Join(c.global.dir, p.File)
+			}
+			out.Problems = append(out.Problems, validateProblem{File: p.File, Line: p.Line, Column: p.Column, Field: p.Field, Message: p.Message})
 		}
 	case err != nil:
 		return err

@@ -84,8 +84,13 @@ type FieldSchema struct {
 	// Check holds further rules on the canonical value (minimums, SID
 	// shapes); its error text is shown after the field's name.
 	Check func(canonical string) error
-	// Doc is a one-line description for error messages and docs.
+	// Doc is a one-line description for error messages, docs and editors
+	// (fielddocs.go fills it for the kinds of kinds.go).
 	Doc string
+	// SIDPrefix is, for a TypeString field holding the SID of something
+	// convsync does not manage (messaging_service_sid), the SID's two-letter
+	// prefix ("MG"); the JSON Schema turns it into a pattern.
+	SIDPrefix string
 }
 
 // Equal compares a desired and an observed value of the field by meaning.

@@ -21,8 +21,12 @@ type Set struct {
 	Resources []resource.Desired // sorted by address
 	Files     []string           // paths loaded, relative to the folder, with '/' separators, sorted
 	// Hash is the sha256 (hex) of every loaded file's relative path and content,
-	// in Files order: unchanged specs give the same hash.
+	// in Files order, and of the values of the variables they reference:
+	// unchanged specs give the same hash.
 	Hash string
+	// VarsUsed lists the variables the specs' ${var.NAME} references named,
+	// sorted.
+	VarsUsed []string
 }
 
 // Find returns the resource at addr.
@@ -44,7 +48,7 @@ func (s *Set) Find(addr resource.Address) (*resource.Desired, bool) {
 // fs.ErrNotExist) and fs.ErrPermission work); the specs are then not checked
 // at all, because checks over an incomplete set would report false problems
 // (a reference to a service whose file could not be read, say).
-func LoadDir(dir string) (*Set, error) { return loadDir(dir, nil) }
+func LoadDir(dir string) (*Set, error) { return loadDir(dir, nil, LoadOptions{}) }
 
 // Cache keeps the parsed documents of spec files between loads, by path and
 // content hash, so that a daemon reloading the whole folder on every change
@@ -55,18 +59,19 @@ type Cache struct {
 }
 
 type cachedFile struct {
-	sum      [sha256.Size]byte
+	sum      [sha256.Size]byte // of the content and the values of the variables
 	docs     []parsedDoc
 	problems Errors
+	used     []string
 }
 
 // NewCache returns an empty Cache.
 func NewCache() *Cache { return &Cache{files: map[string]cachedFile{}} }
 
 // LoadDir is the package's LoadDir, reusing what earlier loads parsed.
-func (c *Cache) LoadDir(dir string) (*Set, error) { return loadDir(dir, c) }
+func (c *Cache) LoadDir(dir string) (*Set, error) { return loadDir(dir, c, LoadOptions{}) }
 
-func loadDir(dir string, cache *Cache) (*Set, error) {
+func loadDir(dir string, cache *Cache, o LoadOptions) (*Set, error) {
 	info, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -85,6 +90,7 @@ func loadDir(dir string, cache *Cache) (*Set, error) {
 
 	problems := w.problems
 	var docs []parsedDoc
+	var used []string
 	hash := sha256.New()
 	set := &Set{}
 	for _, f := range w.files {
@@ -99,19 +105,22 @@ func loadDir(dir string, cache *Cache) (*Set, error) {
 		hash.Write(data)
 		var d []parsedDoc
 		var p Errors
+		var u []string
 		if cache == nil {
-			d, p = parseFile(f.rel, data)
+			d, p, u = parseFileWith(f.rel, data, o.Vars)
 		} else {
-			sum := sha256.Sum256(data)
+			// Other values are another parse: the sum covers every variable.
+			sum := sha256.Sum256(append(data, o.Vars.digest(o.Vars.Names())...))
 			if cached, ok := cache.files[f.rel]; ok && cached.sum == sum {
-				d, p = cached.docs, cached.problems
+				d, p, u = cached.docs, cached.problems, cached.used
 			} else {
-				d, p = parseFile(f.rel, data)
-				cache.files[f.rel] = cachedFile{sum: sum, docs: d, problems: p}
+				d, p, u = parseFileWith(f.rel, data, o.Vars)
+				cache.files[f.rel] = cachedFile{sum: sum, docs: d, problems: p, used: u}
 			}
 		}
 		docs = append(docs, d...)
 		problems = append(problems, p...)
+		used = append(used, u...)
 	}
 	if cache != nil {
 		keep := make(map[string]bool, len(set.Files))
@@ -140,6 +149,11 @@ func loadDir(dir string, cache *Cache) (*Set, error) {
 	sort.SliceStable(set.Resources, func(i, j int) bool {
 		return set.Resources[i].Address.String() < set.Resources[j].Address.String()
 	})
+	if set.VarsUsed = sortedSet(setOf(used)); len(set.VarsUsed) > 0 {
+		// Only the values that reached the specs: a folder without
+		// references hashes alike whatever the variables.
+		hash.Write(o.Vars.digest(set.VarsUsed))
+	}
 	set.Hash = hex.EncodeToString(hash.Sum(nil))
 	return set, nil
 }
@@ -463,4 +477,21 @@ func sourceLess(a, b resource.Source) bool {
 		return a.Line < b.Line
 	}
 	return a.Column < b.Column
+}
+
+func setOf(list []string) map[string]bool {
+	out := make(map[string]bool, len(list))
+	for _, x := range list {
+		out[x] = true
+	}
+	return out
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

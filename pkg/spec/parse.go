@@ -115,6 +115,13 @@ type parser struct {
 	file     string
 	src      []byte // the file, to place problems inside block scalars
 	problems Errors
+	vars     *Vars           // fill ${var.NAME} references (vars.go)
+	used     map[string]bool // the variables the file's references named
+	// unfilled are the values whose references could not be filled, and
+	// refProblems the problems saying why (indexes into problems): the
+	// checks of what is left of such a value are dropped (dropShadowed).
+	unfilled    map[position]bool
+	refProblems map[int]bool
 }
 
 func (p *parser) add(pos position, field, format string, args ...any) {
@@ -138,14 +145,22 @@ func Parse(file string, data []byte) ([]resource.Desired, Errors) {
 }
 
 func parseFile(file string, data []byte) (docs []parsedDoc, problems Errors) {
-	p := &parser{file: file, src: data}
+	docs, problems, _ = parseFileWith(file, data, nil)
+	return docs, problems
+}
+
+// parseFileWith is parseFile with the values of ${var.NAME} references; used
+// lists the variables the file named, sorted.
+func parseFileWith(file string, data []byte, vars *Vars) (docs []parsedDoc, problems Errors, used []string) {
+	p := &parser{file: file, src: data, vars: vars, used: map[string]bool{}}
+	defer func() { used = sortedSet(p.used) }()
 	if len(data) > MaxFileSize {
 		p.add(position{}, "", "file is %d bytes; a spec file may be at most %d bytes (4 MiB): split it into several files", len(data), MaxFileSize)
-		return nil, p.problems
+		return nil, p.problems, nil
 	}
 	if pos, msg, ok := checkText(data); !ok {
 		p.add(pos, "", "%s; spec files must be UTF-8 text", msg)
-		return nil, p.problems
+		return nil, p.problems, nil
 	}
 	defer func() {
 		// The YAML library has panicked on hostile input in the past; a spec
@@ -174,11 +189,12 @@ func parseFile(file string, data []byte) (docs []parsedDoc, problems Errors) {
 			docs = append(docs, d)
 		}
 	}
+	p.dropShadowed()
 	p.problems.sort()
 	if len(p.problems) == 0 {
-		return docs, nil
+		return docs, nil, nil
 	}
-	return docs, p.problems
+	return docs, p.problems, nil
 }
 
 var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -298,6 +314,7 @@ func (p *parser) document(doc *yaml.Node) (parsedDoc, bool) {
 		p.add(at(root), "", "a spec document must be a mapping of fields (kind, name, ...), not %s", describe(root))
 		return parsedDoc{}, false
 	}
+	p.expand(root) // vars.go: before any field is read
 	fields := map[string]*yaml.Node{}
 	keys := map[string]*yaml.Node{}
 	var order []string
