@@ -67,6 +67,10 @@ type Config struct {
 	// the calling goroutine: it must be safe for concurrent use.
 	Observe func(Call)
 
+	// Guard, if set, is asked before every HTTP attempt whether it may be
+	// sent and by when it must be done (the daemon's lease); nil: always.
+	Guard RequestGuard
+
 	// Sleep waits for d or until ctx is done (tests inject a recorder).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for backoff jitter.

@@ -75,16 +75,30 @@ func (s *Store) Acquire(ctx context.Context, holder string, ttl time.Duration) (
 		default:
 			grant = leader.Grant{PreviousReleased: prev.released, PreviousHolder: prev.holder}
 		}
-		return tx.QueryRow(ctx, `INSERT INTO convsync.lease AS l (workspace, holder, epoch, acquired_at, renewed_at, expires_at, released, holder_info)
+		// The WHERE matters when the row did not exist above: two
+		// candidates inserting at once conflict, and the second must then
+		// find the first's fresh lease, not replace it.
+		err = tx.QueryRow(ctx, `INSERT INTO convsync.lease AS l (workspace, holder, epoch, acquired_at, renewed_at, expires_at, released, holder_info)
 			VALUES ($1, $2, 1, now(), now(), now() + $3 * interval '1 millisecond', false, $4::json)
 			ON CONFLICT (workspace) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1, acquired_at = now(), renewed_at = now(),
 				expires_at = EXCLUDED.expires_at, released = false, holder_info = EXCLUDED.holder_info
+			WHERE l.expires_at <= now()
 			RETURNING epoch`, s.ws, holder, ms(ttl), string(infoJSON)).Scan(&grant.Epoch)
+		if errors.Is(err, pgx.ErrNoRows) {
+			held = &leader.HeldError{Name: s.Path(), Holder: "another convsync that took it a moment ago"}
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		return leader.Grant{}, s.fail("taking the lease of", err)
 	}
 	if held != nil {
+		if held.Epoch == 0 { // lost an insert race: read who won
+			if li, err := s.Lease(ctx); err == nil && li != nil {
+				held = &leader.HeldError{Name: s.Path(), Holder: li.Holder, Command: li.Command, Epoch: li.Epoch, Since: li.Since, ExpiresIn: li.Left}
+			}
+		}
 		return leader.Grant{}, held
 	}
 	s.SetLease(holder, grant.Epoch)
@@ -179,4 +193,9 @@ func (s *Store) ForceUnlock(ctx context.Context, by string) (*LeaseInfo, int64, 
 		return nil, 0, s.fail("forcing the lease of", err)
 	}
 	return prev, epoch, nil
+}
+
+func isHeld(err error) bool {
+	var held *leader.HeldError
+	return errors.As(err, &held)
 }

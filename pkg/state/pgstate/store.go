@@ -142,8 +142,18 @@ func (s *Store) fail(doing string, err error) error {
 	if s.password != "" {
 		msg = strings.ReplaceAll(msg, s.password, "REDACTED")
 	}
-	return fmt.Errorf("%s state %s: %s", doing, s.Path(), msg)
+	return &dbError{msg: fmt.Sprintf("%s state %s: %s", doing, s.Path(), msg), err: err}
 }
+
+// dbError is a database error whose message has the password scrubbed; it
+// unwraps to the driver's error.
+type dbError struct {
+	msg string
+	err error
+}
+
+func (e *dbError) Error() string { return e.msg }
+func (e *dbError) Unwrap() error { return e.err }
 
 // Path names the state: the URL without its password, and the workspace.
 func (s *Store) Path() string { return s.url + " (workspace " + s.ws + ")" }
@@ -450,8 +460,42 @@ func (s *Store) queueEntries(b *pgx.Batch, epoch int64, resources, pending []str
 }
 
 // runFenced runs b (setLocal, the guard, the serial CAS, then anything)
-// in one transaction, committing only if the guard and the CAS matched.
+// in one transaction, committing only if the guard and the CAS matched. A
+// connection that broke before COMMIT was sent (a database restart, a
+// terminated session: the pool hands out a dead connection once) cannot
+// have committed anything, so that is tried once more on a new connection.
 func (s *Store) runFenced(ctx context.Context, b *pgx.Batch) error {
+	err, beforeCommit := s.runFencedOnce(ctx, b)
+	if err != nil && beforeCommit && isConnectionError(err) && ctx.Err() == nil {
+		err, _ = s.runFencedOnce(ctx, b)
+	}
+	return err
+}
+
+// isConnectionError reports whether err is the connection's failure rather
+// than the server's answer to a statement.
+func isConnectionError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin shutdown, crash shutdown, cannot connect now
+	}
+	return !errors.Is(err, ErrFenced) && !strings.Contains(err.Error(), "changed by another writer")
+}
+
+func (s *Store) runFencedOnce(ctx context.Context, b *pgx.Batch) (error, bool) {
+	err := s.runFencedTx(ctx, b)
+	var ce *commitError
+	if errors.As(err, &ce) {
+		return ce.err, false
+	}
+	return err, true
+}
+
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+
+func (s *Store) runFencedTx(ctx context.Context, b *pgx.Batch) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return s.fail("writing", err)
@@ -487,7 +531,7 @@ func (s *Store) runFenced(ctx context.Context, b *pgx.Batch) error {
 		return s.fail("writing", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return s.fail("writing", err)
+		return &commitError{s.fail("writing (the outcome of COMMIT is unknown)", err)}
 	}
 	return nil
 }
