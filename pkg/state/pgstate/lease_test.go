@@ -229,3 +229,48 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 		t.Fatalf("Open on a newer schema: %v", err)
 	}
 }
+
+// Through PgBouncer in transaction mode every transaction may run on a
+// different server connection: the lease, the fencing and the state must
+// not depend on session state.
+func TestThroughPgBouncerInTransactionMode(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := pgtest.StartPgBouncer(t, srv)
+	statetestThroughBouncer(t, url)
+	a, b := open(t, url, "default"), open(t, url, "default")
+	if _, err := a.Acquire(context.Background(), "a", 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Acquire(context.Background(), "b", time.Second); !isHeldErr(err) {
+		t.Fatalf("second acquire through PgBouncer: %v, want held", err)
+	}
+	if err := putService(a, "one", 1); err != nil {
+		t.Fatal(err)
+	}
+	g := acquireWhenFree(t, b, "b", 15*time.Second)
+	if g.Epoch != 2 {
+		t.Fatalf("takeover epoch %d, want 2", g.Epoch)
+	}
+	if err := putService(a, "two", 2); !errors.Is(err, pgstate.ErrFenced) {
+		t.Fatalf("stale write through PgBouncer: %v, want ErrFenced", err)
+	}
+}
+
+func isHeldErr(err error) bool {
+	var held *leader.HeldError
+	return errors.As(err, &held)
+}
+
+func statetestThroughBouncer(t *testing.T, url string) {
+	s := openLeased(t, url, "contract", "x")
+	for i := 1; i <= 5; i++ {
+		if err := putService(s, "s"+string(rune('0'+i)), i); err != nil {
+			t.Fatalf("write %d through PgBouncer: %v", i, err)
+		}
+	}
+	s.Close()
+	again := open(t, url, "contract")
+	if again.Serial() != 5 || len(again.State().Resources) != 5 {
+		t.Fatalf("through PgBouncer: serial %d, %d resources", again.Serial(), len(again.State().Resources))
+	}
+}
