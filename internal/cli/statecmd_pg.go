@@ -138,5 +138,3 @@ was: point convsync at the new place, and keep or delete the old one.`,
 	cmd.Flags().StringVar(&from, "from", "", "copy this PostgreSQL URL's workspace into the state file")
 	return cmd
 }
-
-
