@@ -351,3 +351,10 @@ func (s *Server) TerminateOthers() int {
 	}
 	return n
 }
+
+// Cleanup removes the template cluster; for a TestMain that cannot use Main.
+func Cleanup() {
+	if baseDir != "" {
+		_ = os.RemoveAll(baseDir)
+	}
+}
