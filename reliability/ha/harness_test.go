@@ -298,6 +298,14 @@ func (c *cluster) converged(r *replica, within time.Duration) {
 	})
 }
 
+func (c *cluster) readSpec() string {
+	data, err := os.ReadFile(filepath.Join(c.dir, "specs.yaml"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return string(data)
+}
+
 func (c *cluster) specConversations() int {
 	data, _ := os.ReadFile(filepath.Join(c.dir, "specs.yaml"))
 	return strings.Count(string(data), "kind: Conversation")
