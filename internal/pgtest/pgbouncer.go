@@ -17,6 +17,10 @@ import (
 // EnvPgBouncer overrides where the pgbouncer binary is looked for.
 const EnvPgBouncer = "CONVSYNC_PGBOUNCER"
 
+// EnvPgBouncerLibs is the library path of a pgbouncer unpacked outside the
+// system (scripts/install-postgres.sh, where dpkg cannot install it).
+const EnvPgBouncerLibs = "CONVSYNC_PGBOUNCER_LIBRARY_PATH"
+
 // StartPgBouncer puts PgBouncer in transaction mode in front of s and
 // returns the URL to reach s through it. Transaction pooling hands every
 // transaction to whichever server connection is free: session state
@@ -68,6 +72,9 @@ logfile = %s
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	if libs := os.Getenv(EnvPgBouncerLibs); libs != "" {
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+libs)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
 	out, err := os.Create(filepath.Join(dir, "stderr.log"))
 	if err != nil {
