@@ -196,7 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 					return
 				case <-t.C:
 					// Only while the loop beats: a stuck pass stops the pings and systemd restarts us.
-					if loop.Alive(wd) {
+					// A stand-by runs no loop: it is alive while it campaigns.
+					standingBy := cfg.Leadership != nil && cfg.Leadership.Status().Role != "leader"
+					if loop.Alive(wd) || standingBy {
 						_ = cfg.Notifier.Notify("WATCHDOG=1")
 					}
 				}

@@ -9,7 +9,7 @@ import (
 
 // failoverBound is how long a stand-by may take to lead after a crash: the
 // lease, plus a retry period with jitter, plus slack for a loaded machine.
-const failoverBound = leaseDuration + 2*time.Second + 5*time.Second
+var failoverBound = leaseDuration + leaseDuration*2/15*12/10 + 5*time.Second
 
 // Matrix 1: replicas starting at once. Exactly one leads (epoch 1) and
 // acts; the others are ready and send nothing to Twilio.
