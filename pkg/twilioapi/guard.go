@@ -12,8 +12,8 @@ import (
 // a process that may have lost its lease stops talking to Twilio before a
 // stand-by can take over. The client knows nothing of leases.
 type RequestGuard interface {
-	// RequestDeadline returns the time by which the attempt must be done,
-	// or an error when none may start now.
+	// RequestDeadline returns the time by which the attempt must be done
+	// (zero: no limit), or an error when none may start now.
 	RequestDeadline() (time.Time, error)
 }
 
@@ -36,6 +36,9 @@ func (c *Client) guardAttempt(actx context.Context, method, route string) (conte
 	deadline, err := c.cfg.Guard.RequestDeadline()
 	if err != nil {
 		return nil, nil, time.Time{}, fmt.Errorf("%s %s: %w: %w", method, route, ErrNotSent, err)
+	}
+	if deadline.IsZero() { // the guard sets no limit now (nothing is leased)
+		return actx, func() {}, time.Time{}, nil
 	}
 	ctx, cancel := context.WithDeadline(actx, deadline)
 	return ctx, cancel, deadline, nil

@@ -76,3 +76,15 @@ func TestSendTimeCheckRefusesARequestPastTheLeaseDeadline(t *testing.T) {
 		t.Fatal("a request past the lease deadline was handed to the network")
 	}
 }
+
+func TestAGuardWithoutADeadlineLimitsNothing(t *testing.T) {
+	srv := newFakeTwilio(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{"conversations": [], "meta": {"next_page_url": null}}`)
+	})
+	cfg := testConfig(srv.URL, &sleeps{})
+	cfg.Guard = &fakeGuard{} // a read-only command holds no lease
+	c := newTestClient(t, cfg)
+	if _, err := c.List(context.Background(), resource.KindConversation, testService); err != nil {
+		t.Fatalf("List with a guard setting no deadline: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,13 +54,14 @@ func TestMain(m *testing.M) {
 // cluster is one PostgreSQL, one emulator and one spec folder shared by
 // the replicas.
 type cluster struct {
-	t     *testing.T
-	pg    *pgtest.Server
-	url   string // the state URL the replicas use
-	emu   *emulator.Server
-	dir   string
-	work  string
-	extra []string // more flags for every run
+	t      *testing.T
+	pg     *pgtest.Server
+	url    string // the state URL the replicas use
+	emu    *emulator.Server
+	emuURL string // the emulator for one-shot commands
+	dir    string
+	work   string
+	extra  []string // more flags for every run
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -70,7 +72,9 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	c := &cluster{t: t, pg: pg, url: pg.URL(), emu: emu, dir: filepath.Join(work, "specs"), work: work}
+	emuSrv := httptest.NewServer(emu)
+	t.Cleanup(emuSrv.Close)
+	c := &cluster{t: t, pg: pg, url: pg.URL(), emu: emu, emuURL: emuSrv.URL, dir: filepath.Join(work, "specs"), work: work}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -402,10 +406,14 @@ func (c *cluster) cli(timeout time.Duration, args ...string) (stdout, stderr str
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	full := append(append([]string{}, args...), "--dir", c.dir, "--state", c.url, "--lease-duration", leaseDuration.String())
+	full := append([]string{}, args...)
+	if !slices.Contains(args, "--state") {
+		full = append(full, "--state", c.url)
+	}
+	full = append(full, "--dir", c.dir, "--lease-duration", leaseDuration.String())
 	cmd := exec.CommandContext(ctx, binary, full...)
 	cmd.Dir = c.work
-	cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL=http://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL="+c.emuURL)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -428,3 +436,16 @@ func signal(t *testing.T, r *replica, sig syscall.Signal) {
 func exitCode(r *replica) int { return r.cmd.ProcessState.ExitCode() }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func mustConversations(t *testing.T, c *cluster) []emulator.Conversation {
+	t.Helper()
+	var out []emulator.Conversation
+	for _, s := range c.emu.Services() {
+		convs, err := c.emu.Conversations(s.SID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, convs...)
+	}
+	return out
+}
