@@ -199,23 +199,25 @@ func (e *Elector) jitter() time.Duration {
 	return time.Duration(float64(e.cfg.RetryPeriod) * (1 + 0.2*rand.Float64()))
 }
 
-// keep renews every RetryPeriod and steps down at validUntil.
+// keep renews every RetryPeriod, while a watchdog of its own steps down
+// at validUntil: a renewal that hangs (a network silently cut) must not
+// hold the watchdog back.
 func (e *Elector) keep(ctx context.Context, epoch int64, done chan struct{}) {
 	defer close(done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchdogDone := make(chan struct{})
+	go func() {
+		defer close(watchdogDone)
+		e.watchdog(ctx, epoch)
+		cancel() // lost: stop renewing
+	}()
+	defer func() { <-watchdogDone }()
 	tick := time.NewTicker(e.cfg.RetryPeriod)
 	defer tick.Stop()
-	watchdog := time.NewTimer(e.untilValidEnd())
-	defer watchdog.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-watchdog.C:
-			if left := e.untilValidEnd(); left > 0 {
-				watchdog.Reset(left)
-				continue
-			}
-			e.lose(epoch, "the lease could not be renewed in time (local lease deadline passed); stepping down")
 			return
 		case <-tick.C:
 			sent := e.cfg.Now()
@@ -230,13 +232,6 @@ func (e *Elector) keep(ctx context.Context, epoch int64, done chan struct{}) {
 					e.lastErr = nil
 				}
 				e.mu.Unlock()
-				if !watchdog.Stop() {
-					select {
-					case <-watchdog.C:
-					default:
-					}
-				}
-				watchdog.Reset(e.untilValidEnd())
 			case errors.Is(err, ErrLost):
 				e.lose(epoch, "the lease was taken over or forced open (renewal refused); stepping down")
 				return
@@ -249,6 +244,26 @@ func (e *Elector) keep(ctx context.Context, epoch int64, done chan struct{}) {
 				e.mu.Unlock()
 				e.log.Warn("renewing the lease failed; retrying until the renew deadline", zap.Error(err), zap.Duration("lease_left", e.untilValidEnd()))
 			}
+		}
+	}
+}
+
+// watchdog returns when ctx ends, or steps down once validUntil has
+// passed without a renewal moving it.
+func (e *Elector) watchdog(ctx context.Context, epoch int64) {
+	timer := time.NewTimer(e.untilValidEnd())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			if left := e.untilValidEnd(); left > 0 {
+				timer.Reset(left)
+				continue
+			}
+			e.lose(epoch, "the lease could not be renewed in time (local lease deadline passed); stepping down")
+			return
 		}
 	}
 }

@@ -135,6 +135,13 @@ func freeAddr(t *testing.T) string {
 
 func (c *cluster) start(name string, extra ...string) *replica {
 	c.t.Helper()
+	return c.startWithState(name, c.url, extra...)
+}
+
+// startWithState starts a replica reaching the state at url (its own
+// path to the database).
+func (c *cluster) startWithState(name, url string, extra ...string) *replica {
+	c.t.Helper()
 	r := &replica{c: c, name: name, listen: freeAddr(c.t), done: make(chan struct{})}
 	r.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
@@ -147,7 +154,7 @@ func (c *cluster) start(name string, extra ...string) *replica {
 		c.emu.ServeHTTP(w, req)
 	}))
 	c.t.Cleanup(r.proxy.Close)
-	args := []string{"run", "--dir", c.dir, "--state", c.url, "--listen", r.listen, "--lease-duration", leaseDuration.String(),
+	args := []string{"run", "--dir", c.dir, "--state", url, "--listen", r.listen, "--lease-duration", leaseDuration.String(),
 		"--quarantine", quarantine.String(), "--resync", "1h", "--poll", "0", "--debounce", "50ms", "--debounce-max", "200ms",
 		"--log-format", "json", "--max-destroy", "-1", "--backoff-base", "200ms", "--backoff-max", "1s", "--stop-timeout", "10s"}
 	args = append(append(args, c.extra...), extra...)

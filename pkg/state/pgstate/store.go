@@ -627,7 +627,17 @@ func (s *Store) Close() error {
 		if holder, epoch := s.lease(); holder != "" {
 			err = s.Release(context.Background(), holder, epoch)
 		}
-		s.pool.Close()
+		// Closing a connection whose network is gone waits up to 15 s in
+		// pgx for the server's goodbye: never hold up an exit for that.
+		closed := make(chan struct{})
+		go func() { s.pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(closeWait):
+		}
 	})
 	return err
 }
+
+// closeWait bounds how long Close waits for the pool's connections to close.
+const closeWait = 2 * time.Second
