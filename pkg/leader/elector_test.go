@@ -3,6 +3,7 @@ package leader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -174,5 +175,57 @@ func TestTimingsAreChecked(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%v / %v / %v) accepted", c.LeaseDuration, c.RenewDeadline, c.RetryPeriod)
 		}
+	}
+}
+
+// rateClock runs at rate times real time from its start (a clock whose rate
+// is off, as a VM's can be); real maps one of its readings back to real time.
+func rateClock(rate float64) (now func() time.Time, real func(time.Time) time.Time) {
+	start := time.Now()
+	now = func() time.Time { return start.Add(time.Duration(float64(time.Since(start)) * rate)) }
+	real = func(t time.Time) time.Time { return start.Add(time.Duration(float64(t.Sub(start)) / rate)) }
+	return now, real
+}
+
+// Matrix 15: clock rate skew. The leader measures its lease on its own
+// clock, the store on its own. While the leader's clock runs no slower than
+// RenewDeadline/LeaseDuration (2/3) of the store's, the last moment the
+// leader allows a request to run comes before its lease can expire in the
+// store; a slower clock overlaps (the documented tolerance).
+func TestClockRateSkewWithinTheRatioNeverOverlaps(t *testing.T) {
+	for _, tc := range []struct {
+		rate        float64
+		wantOverlap bool
+	}{
+		{1.0, false},
+		{0.7, false},
+		{2.0, false}, // a fast clock only steps down early
+		{0.6, true},
+	} {
+		t.Run(fmt.Sprint(tc.rate), func(t *testing.T) {
+			now, real := rateClock(tc.rate)
+			l := &memLessor{}
+			e, err := New(Config{Lessor: l, LeaseDuration: 15 * time.Second, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.Release(context.Background()) })
+			if _, err := e.TryAcquire(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			deadline, err := e.RequestDeadline()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var expires time.Time
+			l.set(func(m *memLessor) { expires = m.expires })
+			// Every request ends by deadline on the leader's clock: in real
+			// time, that is real(deadline).
+			overlap := real(deadline).After(expires)
+			if overlap != tc.wantOverlap {
+				t.Fatalf("clock rate %.2f: the leader's last request may run until %s relative to the store's expiry (overlap %v, want %v)",
+					tc.rate, real(deadline).Sub(expires).Round(time.Millisecond), overlap, tc.wantOverlap)
+			}
+		})
 	}
 }

@@ -74,3 +74,65 @@ func TestATakeoverWaitsForAFencedWriteInFlight(t *testing.T) {
 		t.Fatalf("the new leader does not see the write that was in flight: serial %d, %v", serial, err)
 	}
 }
+
+// Matrix 8: a leader that stalls inside a fenced write (it took the guard's
+// row lock, then stopped sending) cannot block a takeover for long: the
+// transaction's idle_in_transaction_session_timeout (set by setLocal) ends
+// its session, the takeover completes, and the stalled write is lost with
+// its session rather than committed late.
+func TestAStalledWriteCannotBlockATakeover(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	a, err := Open(ctx, srv.URL(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Acquire(ctx, "a", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, setLocal); err != nil {
+		t.Fatal(err)
+	}
+	var epoch int64
+	if err := tx.QueryRow(ctx, guardSQL, "default", "a", int64(1)).Scan(&epoch); err != nil {
+		t.Fatalf("guard: %v", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO convsync.workspaces (workspace, lineage, serial, written_by) VALUES ('default', 'l', 1, 'stalled')`); err != nil {
+		t.Fatal(err)
+	}
+	// Now the writer stalls. The takeover waits on the row lock until the
+	// server ends the idle transaction (5 s).
+	b, err := Open(ctx, srv.URL(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := b.Acquire(ctx, "b", 15*time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the takeover is still blocked by the stalled write: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // retrying as a stand-by does
+	}
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("the stalled write committed after the takeover")
+	}
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM convsync.workspaces`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the stalled write is in the state: %d rows, %v", n, err)
+	}
+}
