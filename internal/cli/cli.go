@@ -204,6 +204,7 @@ func (c *CLI) client(log *zap.Logger, observe func(twilioapi.Call)) (*twilioapi.
 	if c.postgres() {
 		cfg.Guard = &c.guard
 	}
+	testHooks(&cfg, c.getenv)
 	return twilioapi.New(cfg)
 }
 

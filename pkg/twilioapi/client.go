@@ -388,6 +388,9 @@ func (c *Client) run(ctx context.Context, cl call) error {
 			cancel()
 			return gerr
 		}
+		if c.cfg.BeforeSend != nil {
+			c.cfg.BeforeSend(cl.method, cl.route)
+		}
 		start := time.Now()
 		err := cl.send(c.newGuardedAPI(gctx, at, notAfter))
 		elapsed := time.Since(start)

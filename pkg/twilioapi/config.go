@@ -70,6 +70,9 @@ type Config struct {
 	// Guard, if set, is asked before every HTTP attempt whether it may be
 	// sent and by when it must be done (the daemon's lease); nil: always.
 	Guard RequestGuard
+	// BeforeSend, if set, is called after the guard allowed an attempt and
+	// right before it is sent (tests pause the process there).
+	BeforeSend func(method, route string)
 
 	// Sleep waits for d or until ctx is done (tests inject a recorder).
 	Sleep func(ctx context.Context, d time.Duration) error

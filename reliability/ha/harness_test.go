@@ -48,7 +48,39 @@ var binary string
 func TestMain(m *testing.M) {
 	code := testenv.MainWithBinary(m, &binary)
 	pgtest.Cleanup()
+	if hookedDir != "" {
+		os.RemoveAll(hookedDir)
+	}
 	os.Exit(code)
+}
+
+var (
+	hookedOnce sync.Once
+	hookedDir  string
+	hooked     string
+	hookedErr  error
+)
+
+// hookedBinary is convsync built with -tags convsync_testhooks, which can
+// stop itself at a chosen moment (internal/cli/testhooks_on.go); built on
+// first use.
+func hookedBinary(t *testing.T) string {
+	t.Helper()
+	hookedOnce.Do(func() {
+		if hookedDir, hookedErr = os.MkdirTemp("", "convsync-hooked-"); hookedErr != nil {
+			return
+		}
+		hooked = filepath.Join(hookedDir, "convsync")
+		build := exec.Command("go", "build", "-tags", "convsync_testhooks", "-o", hooked, "./cmd/convsync")
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			hookedErr = fmt.Errorf("building the hooked convsync: %v\n%s", err, out)
+		}
+	})
+	if hookedErr != nil {
+		t.Fatal(hookedErr)
+	}
+	return hooked
 }
 
 // cluster is one PostgreSQL, one emulator and one spec folder shared by
@@ -62,6 +94,9 @@ type cluster struct {
 	dir    string
 	work   string
 	extra  []string // more flags for every run
+	// hookEnv, when set, starts the next replicas from the hooked binary
+	// with this environment.
+	hookEnv []string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -158,9 +193,13 @@ func (c *cluster) startWithState(name, url string, extra ...string) *replica {
 		"--quarantine", quarantine.String(), "--resync", "1h", "--poll", "0", "--debounce", "50ms", "--debounce-max", "200ms",
 		"--log-format", "json", "--max-destroy", "-1", "--backoff-base", "200ms", "--backoff-max", "1s", "--stop-timeout", "10s"}
 	args = append(append(args, c.extra...), extra...)
-	r.cmd = exec.Command(binary, args...)
+	bin := binary
+	if c.hookEnv != nil {
+		bin = hookedBinary(c.t)
+	}
+	r.cmd = exec.Command(bin, args...)
 	r.cmd.Dir = c.work
-	r.cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL="+r.proxy.URL)
+	r.cmd.Env = append(append(os.Environ(), "TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "CONVSYNC_API_URL="+r.proxy.URL), c.hookEnv...)
 	r.cmd.Stdout = io.Discard
 	r.cmd.Stderr = &lockedWriter{mu: &r.mu, w: &r.stderr}
 	if err := r.cmd.Start(); err != nil {

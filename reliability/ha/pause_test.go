@@ -3,6 +3,8 @@ package ha
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -189,4 +191,55 @@ func TestTerminatedSessionsKeepTheLeader(t *testing.T) {
 	c.conversations(4, false)
 	c.converged(l, 30*time.Second)
 	c.mustAudit()
+}
+
+// processStopped reports whether pid is stopped (SIGSTOP).
+func processStopped(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+	fields := strings.Fields(rest)
+	return len(fields) > 0 && (fields[0] == "T" || fields[0] == "t")
+}
+
+// Matrix 5, inside the process: the leader is frozen after the lease guard
+// allowed a create and before it was sent (the hooked binary stops itself
+// there), for longer than its lease. On resume the request's context may
+// not have noticed its deadline yet; the transport's send-time check
+// refuses it: the old leader sends nothing, and the new leader's create is
+// the only one.
+func TestLeaderFrozenBetweenTheGuardAndTheSend(t *testing.T) {
+	for round := range 3 { // the timer race is probabilistic: several rounds
+		t.Run(strconv.Itoa(round), func(t *testing.T) {
+			c := newCluster(t)
+			c.extra = []string{"--parallelism", "1"}
+			c.writeSpec("specs.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+			c.hookEnv = []string{"CONVSYNC_TEST_STOP_BEFORE_CREATE=1"}
+			a := c.start("a")
+			c.hookEnv = nil
+			waitFor(t, 20*time.Second, "a leads", a.leading)
+			c.converged(a, 30*time.Second)
+			b := c.start("b")
+			c.conversations(3, true)
+			waitFor(t, 30*time.Second, "a stops itself before its first create", func() bool { return processStopped(a.cmd.Process.Pid) })
+			waitFor(t, failoverBound, "b leads while a is frozen", b.leading)
+			resumed := time.Now()
+			signal(t, a, syscall.SIGCONT)
+			select {
+			case <-a.done:
+			case <-time.After(failoverBound):
+				t.Fatal("the frozen leader did not step down after resuming")
+			}
+			if code := exitCode(a); code != 1 {
+				t.Fatalf("old leader exited %d, want 1", code)
+			}
+			if stale := a.requestsSince(resumed); len(stale) > 0 {
+				t.Fatalf("the old leader sent %d requests after resuming (first %s %s)", len(stale), stale[0].method, stale[0].path)
+			}
+			c.converged(b, 30*time.Second)
+			c.mustAudit()
+		})
+	}
 }
