@@ -126,15 +126,77 @@ func (c *cluster) writeSpec(name, content string) {
 // conversations writes a service and n conversations; every other one has
 // no unique_name (then only its fields recognise it) when mixed is set.
 func (c *cluster) conversations(n int, mixed bool) {
+	c.writeSpec("specs.yaml", c.specText(n, mixed, false))
+}
+
+// specText is the spec file of conversations; with access, also two
+// roles and a user for every fifth conversation.
+func (c *cluster) specText(n int, mixed, access bool) string {
 	var b strings.Builder
 	b.WriteString("kind: Service\nname: support\nfriendly_name: Support\n")
+	if access {
+		b.WriteString("---\nkind: Role\nname: staff\nservice: support\nfriendly_name: Storm staff\ntype: service\npermissions: [createConversation, joinConversation]\n")
+		b.WriteString("---\nkind: Role\nname: agent\nservice: support\nfriendly_name: Storm agent\ntype: conversation\npermissions: [sendMessage, leaveConversation]\n")
+		for i := 0; i < n; i += 5 {
+			fmt.Fprintf(&b, "---\nkind: User\nname: user%03d\nservice: support\nidentity: user%03d@example.com\nfriendly_name: User %03d\nrole: staff\n", i, i, i)
+		}
+	}
 	for i := range n {
 		fmt.Fprintf(&b, "---\nkind: Conversation\nname: c%03d\nservice: support\nfriendly_name: Conversation %03d\n", i, i)
 		if !mixed || i%2 == 0 {
 			fmt.Fprintf(&b, "unique_name: u%03d\n", i)
 		}
 	}
-	c.writeSpec("specs.yaml", b.String())
+	return b.String()
+}
+
+// auditAccess checks the roles and users of the specs against Twilio and
+// the state: one role per spec'd friendly name, every user owned, and every
+// owned role and user present.
+func (c *cluster) auditAccess() (problems []string) {
+	c.t.Helper()
+	st := c.readState()
+	owned := map[string]bool{}
+	for _, r := range st.Resources {
+		owned[r.SID] = true
+	}
+	spec := c.readSpec()
+	for _, s := range c.emu.Services() {
+		if s.SID == c.emu.DefaultServiceSID() {
+			continue
+		}
+		roles, err := c.emu.Roles(s.SID)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		byName := map[string]int{}
+		for _, r := range roles {
+			if strings.HasPrefix(r.FriendlyName, "Storm ") {
+				byName[r.FriendlyName]++
+				if !owned[r.SID] {
+					problems = append(problems, "role "+r.SID+" ("+r.FriendlyName+") not in the state")
+				}
+			}
+		}
+		for _, name := range []string{"Storm staff", "Storm agent"} {
+			if n := byName[name]; n != 1 {
+				problems = append(problems, fmt.Sprintf("role %q exists %d times", name, n))
+			}
+		}
+		users, err := c.emu.Users(s.SID)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, u := range users {
+			if !owned[u.SID] {
+				problems = append(problems, "user "+u.Identity+" not in the state")
+			}
+		}
+		if want := strings.Count(spec, "kind: User"); len(users) != want {
+			problems = append(problems, fmt.Sprintf("%d users in Twilio, %d in the specs", len(users), want))
+		}
+	}
+	return problems
 }
 
 // request is one request a replica sent, as its proxy saw it arrive.

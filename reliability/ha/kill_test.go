@@ -125,7 +125,7 @@ func envInt(name string, def int) int {
 }
 
 // The storm: three daemons on one state, conversations (half without
-// unique_name) created and edited while the leader is killed with SIGKILL
+// unique_name), two roles and users created and edited while the leader is killed with SIGKILL
 // at random moments, and replaced by a new replica each time. At the end:
 // no duplicate, no orphan, nothing pending, Twilio as the specs say.
 // HA_STORM_KILLS and HA_STORM_CONVERSATIONS make it bigger (the issue's
@@ -136,7 +136,8 @@ func TestStorm(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
 	t.Logf("storm: %d kills, %d conversations", kills, n)
 	c := newCluster(t)
-	c.conversations(n/3, true)
+	write := func(n int) { c.writeSpec("specs.yaml", c.specText(n, true, true)) }
+	write(n / 3)
 	rs := []*replica{c.start("r0"), c.start("r1"), c.start("r2")}
 	next := 3
 	var failovers []time.Duration
@@ -145,7 +146,7 @@ func TestStorm(t *testing.T) {
 		// Change something for the leader to work on, then kill it at a
 		// random moment of the work.
 		step := min(n, n/3+(k+1)*(n-n/3)/kills)
-		c.conversations(step, true)
+		write(step)
 		if k%2 == 1 {
 			c.writeSpec("specs.yaml", strings.ReplaceAll(c.readSpec(), "friendly_name: Conversation 00", "friendly_name: Conversation 00"+strconv.Itoa(k)))
 		}
@@ -160,13 +161,22 @@ func TestStorm(t *testing.T) {
 		rs = append(rs, c.start(fmt.Sprintf("r%d", next)))
 		next++
 	}
-	c.conversations(n, true)
+	write(n)
 	l := leader(t, failoverBound, rs...)
 	c.converged(l, 120*time.Second)
 	dup, orph, problems := c.audit()
+	problems = append(problems, c.auditAccess()...)
+	// The specs only ever grow or change fields: any delete is unwanted.
+	deletes := 0
+	for route, n := range c.emu.Stats().ByRoute {
+		if strings.HasPrefix(route, "DELETE ") {
+			deletes += int(n)
+			problems = append(problems, fmt.Sprintf("%d unwanted deletes: %s", n, route))
+		}
+	}
 	slices.Sort(failovers)
-	t.Logf("storm: %d kills, %d conversations: %d duplicates, %d orphans; failover median %s, max %s",
-		kills, n, dup, orph, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
+	t.Logf("storm: %d kills, %d conversations, 2 roles, %d users: %d duplicates, %d orphans, %d unwanted deletes; failover median %s, max %s",
+		kills, n, (n+4)/5, dup, orph, deletes, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
 	if dup != 0 || orph != 0 || len(problems) > 0 {
 		t.Fatalf("storm audit: %s", strings.Join(problems, "; "))
 	}
