@@ -3,6 +3,7 @@ package ha
 import (
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,6 +123,54 @@ func TestLeaderCutOffFromTheDatabaseStepsDown(t *testing.T) {
 		t.Fatalf("the cut-off leader sent %d Twilio requests after its lease deadline", len(reqs))
 	}
 	c.conversations(4, false)
+	c.converged(other, 30*time.Second)
+	c.mustAudit()
+}
+
+// Matrix 13: the network to PostgreSQL is cut while a create is in flight
+// (its intent committed, the request at Twilio): the result cannot be
+// recorded, the leader steps down, and the new leader adopts what Twilio
+// created from the intent: no duplicate, nothing pending.
+func TestNetworkCutWithACreateInFlight(t *testing.T) {
+	c := newCluster(t)
+	c.extra = []string{"--parallelism", "1"}
+	c.writeSpec("specs.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	target := "127.0.0.1:" + strconv.Itoa(c.pg.Port)
+	links := map[string]*dbLink{}
+	var rs []*replica
+	for _, name := range []string{"a", "b"} {
+		links[name] = newDBLink(t, target)
+		rs = append(rs, c.startWithState(name, strings.Replace(c.pg.URL(), ":"+strconv.Itoa(c.pg.Port)+"/", ":"+strconv.Itoa(links[name].port())+"/", 1)))
+	}
+	l := leader(t, 20*time.Second, rs...)
+	c.converged(l, 30*time.Second)
+	other := rs[0]
+	if l == rs[0] {
+		other = rs[1]
+	}
+	var once sync.Once
+	l.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !isCreate(r) {
+			return false
+		}
+		handled := false
+		once.Do(func() {
+			links[l.name].cut.Store(true) // the intent is committed; the result will not be
+			c.emu.ServeHTTP(w, r)
+			handled = true
+		})
+		return handled
+	})
+	c.conversations(3, true)
+	select {
+	case <-l.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader cut off with a create in flight did not step down")
+	}
+	if code := exitCode(l); code != 1 {
+		t.Fatalf("leader exited %d, want 1", code)
+	}
+	waitFor(t, failoverBound+quarantine, "the stand-by leads", other.leading)
 	c.converged(other, 30*time.Second)
 	c.mustAudit()
 }
