@@ -274,3 +274,22 @@ func statetestThroughBouncer(t *testing.T, url string) {
 		t.Fatalf("through PgBouncer: serial %d, %d resources", again.Serial(), len(again.State().Resources))
 	}
 }
+
+// Matrix 20: an epoch is durable the moment Acquire returns: the database
+// killed with SIGKILL right after and restarted (crash recovery) still has
+// it, so the next acquisition gets a new epoch, never the same one again.
+func TestAnEpochSurvivesADatabaseCrashRightAfterAcquiring(t *testing.T) {
+	srv := pgtest.Start(t)
+	a := open(t, srv.URL(), "default")
+	g, err := a.Acquire(context.Background(), "a", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill9()
+	srv.Restart()
+	b := open(t, srv.URL(), "default")
+	g2 := acquireWhenFree(t, b, "b", time.Second)
+	if g2.Epoch != g.Epoch+1 {
+		t.Fatalf("after a crash right after epoch %d was granted, the next grant is epoch %d", g.Epoch, g2.Epoch)
+	}
+}
