@@ -59,6 +59,10 @@ type Store struct {
 	epoch   int64
 	info    HolderInfo
 
+	// writeMu serialises Update, Import and Reload, which talk to the
+	// database; mu guards the fields below only for as long as memory is
+	// read or changed, so readers (View, /readyz) never wait on the network.
+	writeMu      sync.Mutex
 	mu           sync.Mutex
 	state        *state.State
 	writtenBy    string
@@ -185,8 +189,8 @@ func (s *Store) lease() (string, int64) {
 // Reload reads the workspace's state again (a new leader does, after its
 // acquisition, so that it sees every write of its predecessor).
 func (s *Store) Reload(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	return s.reload(ctx)
 }
 
@@ -268,7 +272,9 @@ func (s *Store) reload(ctx context.Context) error {
 	case err != nil:
 		return s.fail("reading", err)
 	}
+	s.mu.Lock()
 	s.state, s.writtenBy, s.pendingEpoch, s.stale = st, writtenBy, epochs, false
+	s.mu.Unlock()
 	return nil
 }
 
@@ -340,35 +346,56 @@ func (s *Store) Update(fn func(*state.State) error) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("state %s was opened read-only; it cannot be changed", s.Path())
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	closed, broken, stale := s.closed, s.broken, s.stale
+	s.mu.Unlock()
 	switch {
-	case s.closed:
+	case closed:
 		return fmt.Errorf("state %s is closed", s.Path())
-	case s.broken != nil:
-		return s.broken
+	case broken != nil:
+		return broken
 	}
 	holder, epoch := s.lease()
 	if holder == "" {
 		return fmt.Errorf("state %s: %w", s.Path(), ErrFenced)
 	}
 	ctx := context.Background()
-	if s.stale {
+	if stale {
 		if err := s.reload(ctx); err != nil {
 			return err
 		}
 	}
+	// Change memory and encode the change under mu; write it without.
+	// Readers meanwhile see the change before it is stored, as the file
+	// backend's do; if the write fails it is undone.
+	s.mu.Lock()
 	prevSerial := s.state.Serial
 	c, err := s.state.Apply(s.Path(), fn)
-	var broken *state.BrokenError
-	if errors.As(err, &broken) {
+	var brokenErr *state.BrokenError
+	if errors.As(err, &brokenErr) {
 		s.broken = err
+		s.mu.Unlock()
 		return err
 	}
 	if err != nil || c.Empty() {
+		s.mu.Unlock()
 		return err
 	}
-	if err := s.write(ctx, holder, epoch, prevSerial, c); err != nil {
+	b, err := s.batch(holder, epoch, prevSerial, c)
+	if err != nil {
+		c.Undo()
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, opTimeout)
+	err = s.runFenced(wctx, b)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
 		c.Undo()
 		s.stale = true
 		return err
@@ -396,11 +423,9 @@ const setLocal = `SELECT set_config('synchronous_commit', 'on', true), set_confi
 // a takeover the row no longer matches and the write is refused.
 const guardSQL = `SELECT epoch FROM convsync.lease WHERE workspace = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE`
 
-// write stores the change c (already applied to s.state) in one
-// transaction: guard, serial compare-and-swap, entries.
-func (s *Store) write(ctx context.Context, holder string, epoch int64, prevSerial uint64, c *state.Change) error {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
+// batch is the transaction that stores the change c (already applied to
+// s.state, s.mu held): guard, serial compare-and-swap, entries.
+func (s *Store) batch(holder string, epoch int64, prevSerial uint64, c *state.Change) (*pgx.Batch, error) {
 	b := &pgx.Batch{}
 	b.Queue(setLocal)
 	b.Queue(guardSQL, s.ws, holder, epoch)
@@ -409,9 +434,9 @@ func (s *Store) write(ctx context.Context, holder string, epoch int64, prevSeria
 		WHERE w.lineage = EXCLUDED.lineage AND w.serial = $5 RETURNING serial`,
 		s.ws, s.state.Lineage, int64(s.state.Serial), s.opts.ConvsyncVersion, int64(prevSerial))
 	if err := s.queueEntries(b, epoch, c.Resources, c.Pending); err != nil {
-		return fmt.Errorf("refusing to change state %s: %w", s.Path(), err)
+		return nil, fmt.Errorf("refusing to change state %s: %w", s.Path(), err)
 	}
-	return s.runFenced(ctx, b)
+	return b, nil
 }
 
 // queueEntries queues the upserts and deletes of the given entries as they
@@ -579,16 +604,18 @@ func (s *Store) SetSizes(sizes map[string]int) error {
 // Import writes st as the workspace's whole state (lineage and serial
 // kept) in one fenced transaction. The workspace must hold no state yet.
 func (s *Store) Import(ctx context.Context, st *state.State) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	holder, epoch := s.lease()
 	if holder == "" {
 		return fmt.Errorf("state %s: %w", s.Path(), ErrFenced)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*opTimeout)
 	defer cancel()
+	s.mu.Lock()
 	prev := s.state
 	s.state = st.Clone()
+	s.mu.Unlock()
 	b := &pgx.Batch{}
 	b.Queue(setLocal)
 	b.Queue(guardSQL, s.ws, holder, epoch)
@@ -601,12 +628,16 @@ func (s *Store) Import(ctx context.Context, st *state.State) error {
 	for k := range st.Pending {
 		pkeys = append(pkeys, k)
 	}
+	s.mu.Lock()
 	err := s.queueEntries(b, epoch, keys, pkeys)
+	s.mu.Unlock()
 	if err == nil {
 		err = s.runFenced(ctx, b)
 	}
 	if err != nil {
+		s.mu.Lock()
 		s.state = prev
+		s.mu.Unlock()
 		if strings.Contains(err.Error(), "changed by another writer") {
 			return fmt.Errorf("state %s already holds a state (lineage %s, serial %d); nothing was written: migrate into an empty workspace (--workspace)", s.Path(), prev.Lineage, prev.Serial)
 		}
