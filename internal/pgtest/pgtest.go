@@ -77,7 +77,8 @@ func runAs() (*syscall.Credential, error) {
 		gid, _ := strconv.Atoi(u.Gid)
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 	}
-	return nil, fmt.Errorf("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
+	// No such entry (a minimal /etc/passwd): the conventional nobody.
+	return &syscall.Credential{Uid: 65534, Gid: 65534}, nil
 }
 
 func chownTree(dir string, cred *syscall.Credential) error {
@@ -177,7 +178,10 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{t: t, bin: bin, dir: dir, Port: freePort(t), cred: cred, logPath: filepath.Join(dir, "server.log")}
 	t.Cleanup(func() {
-		s.Kill9()
+		// A clean (fast) shutdown removes the server's shared memory; a
+		// SIGKILL leaves its System V segment behind, removed by hand.
+		s.stopWithin(10 * time.Second)
+		s.removeSharedMemory()
 		_ = os.RemoveAll(dir)
 	})
 	s.Restart()
@@ -210,7 +214,10 @@ func (s *Server) Restart() {
 	}
 	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"), "-k", s.dir, "-p", strconv.Itoa(s.Port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=60", "-c", "shared_buffers=16MB", "-c", "synchronous_commit=on")
+		"-c", "max_connections=60", "-c", "shared_buffers=16MB", "-c", "synchronous_commit=on",
+		// Dynamic shared memory in files under the data folder, removed
+		// with it, rather than in /dev/shm where a SIGKILL would leak it.
+		"-c", "dynamic_shared_memory_type=mmap")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
 	if err := cmd.Start(); err != nil {
@@ -267,6 +274,41 @@ func (s *Server) Kill9() {
 		for alive(pid) {
 			time.Sleep(2 * time.Millisecond) // waiting for the kernel to finish a SIGKILL
 		}
+	}
+}
+
+// stopWithin shuts the server down cleanly, or kills it after d.
+func (s *Server) stopWithin(d time.Duration) {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-exited:
+		s.mu.Lock()
+		s.cmd = nil
+		s.mu.Unlock()
+	case <-time.After(d):
+		s.Kill9()
+	}
+}
+
+// removeSharedMemory removes the System V segment a killed server left
+// (its id is on the seventh line of postmaster.pid).
+func (s *Server) removeSharedMemory() {
+	data, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return // shut down cleanly: nothing left
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 7 {
+		return
+	}
+	if fields := strings.Fields(lines[6]); len(fields) == 2 {
+		_ = exec.Command("ipcrm", "-m", fields[1]).Run()
 	}
 }
 
