@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,9 +252,11 @@ func k8sObjects(t *testing.T, path string) []k8sObject {
 }
 
 // TestKubernetesExamplesKeepASingleWriter: every Deployment that runs
-// convsync has one replica and strategy Recreate, mounts the specs as a
-// folder (never subPath), keeps the state on a PVC, reads the token from a
-// file, and is probed on /healthz and /readyz.
+// convsync with a state file has one replica and strategy Recreate and keeps
+// the state on a PVC; one whose convsyncs share a PostgreSQL state (where the
+// lease keeps one writer) may scale, and takes the password from a Secret
+// file, never from its URL. All mount the specs as a folder (never subPath),
+// read the token from a file, and are probed on /healthz and /readyz.
 func TestKubernetesExamplesKeepASingleWriter(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("kubernetes", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -271,11 +274,15 @@ func TestKubernetesExamplesKeepASingleWriter(t *testing.T) {
 				}
 				deployments++
 				where := file + ": Deployment " + o.Metadata.Name
-				if o.Spec.Replicas == nil || *o.Spec.Replicas != 1 {
+				shared := sharedState(t, where, c.Args, c.Env)
+				if !shared && (o.Spec.Replicas == nil || *o.Spec.Replicas != 1) {
 					t.Errorf("%s: replicas must be exactly 1 (single writer)", where)
 				}
-				if o.Spec.Strategy.Type != "Recreate" {
+				if !shared && o.Spec.Strategy.Type != "Recreate" {
 					t.Errorf("%s: strategy must be Recreate, not %q (a rolling update runs two writers)", where, o.Spec.Strategy.Type)
+				}
+				if shared && (o.Spec.Replicas == nil || *o.Spec.Replicas < 2) {
+					t.Errorf("%s: the shared-state example shows several replicas", where)
 				}
 				if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 					t.Errorf("%s: probes must be /healthz (liveness) and /readyz (readiness)", where)
@@ -307,7 +314,11 @@ func TestKubernetesExamplesKeepASingleWriter(t *testing.T) {
 						kinds[k] = true
 					}
 				}
-				for _, k := range []string{"configMap", "persistentVolumeClaim", "secret"} {
+				needed := []string{"configMap", "persistentVolumeClaim", "secret"}
+				if shared {
+					needed = []string{"configMap", "secret"} // the state is in the database
+				}
+				for _, k := range needed {
 					if !kinds[k] {
 						t.Errorf("%s: no %s volume (specs from a ConfigMap, state on a PVC, credentials from a Secret)", where, k)
 					}
@@ -317,5 +328,71 @@ func TestKubernetesExamplesKeepASingleWriter(t *testing.T) {
 		if deployments == 0 {
 			t.Errorf("%s: no Deployment runs convsync", file)
 		}
+	}
+}
+
+// sharedState reports whether a convsync container keeps its state in
+// PostgreSQL, and checks that the password is never in its URL or flags.
+func sharedState(t *testing.T, where string, args []string, env []struct{ Name, Value string }) bool {
+	t.Helper()
+	url := ""
+	for i, a := range args {
+		if a == "--state" && i+1 < len(args) && strings.HasPrefix(args[i+1], "postgres") {
+			url = args[i+1]
+		}
+	}
+	passFile := false
+	for _, e := range env {
+		switch e.Name {
+		case "CONVSYNC_STATE_URL":
+			url = e.Value
+		case "PGPASSFILE":
+			passFile = true
+		case "PGPASSWORD":
+			if e.Value != "" {
+				t.Errorf("%s: PGPASSWORD must come from a Secret, not a value", where)
+			}
+		}
+	}
+	if url == "" {
+		return false
+	}
+	if u, err := neturl.Parse(url); err != nil || u.User == nil {
+		t.Errorf("%s: state URL %q: want postgres://user@host/db", where, url)
+	} else if _, has := u.User.Password(); has || u.Query().Has("password") {
+		t.Errorf("%s: the state URL carries a password", where)
+	}
+	if !passFile {
+		t.Errorf("%s: the database password must come from a Secret file (PGPASSFILE)", where)
+	}
+	return true
+}
+
+// TestSystemdPostgresDropInSharesTheState: the drop-in for several hosts
+// replaces the unit's command by one without a state file, takes the state
+// URL (without a password) from the environment and the password from a
+// credential file.
+func TestSystemdPostgresDropInSharesTheState(t *testing.T) {
+	d := unitDirectives(t, filepath.Join("systemd", "convsync.service.d", "postgres.conf"))
+	svc := d["Service"]
+	exec := svc["ExecStart"]
+	if len(exec) != 2 || exec[0] != "" || strings.Contains(exec[1], "--state") || !strings.Contains(exec[1], "convsync run") {
+		t.Fatalf("ExecStart must be reset, then run without --state: %q", exec)
+	}
+	env := strings.Join(svc["Environment"], "\n")
+	if !strings.Contains(env, "CONVSYNC_STATE_URL=postgres://") || !strings.Contains(env, "PGPASSFILE=%d/pgpass") {
+		t.Fatalf("Environment must set CONVSYNC_STATE_URL and PGPASSFILE from the credential: %s", env)
+	}
+	for _, e := range svc["Environment"] {
+		if v, ok := strings.CutPrefix(e, "CONVSYNC_STATE_URL="); ok {
+			if u, err := neturl.Parse(v); err != nil || u.User == nil {
+				t.Fatalf("bad state URL %q", v)
+			} else if _, has := u.User.Password(); has {
+				t.Fatal("the state URL carries a password")
+			}
+		}
+	}
+	if !slices.Contains(svc["LoadCredential"], "pgpass:/etc/convsync/credentials/pgpass") {
+		t.Fatalf("LoadCredential lacks the pgpass file: %v", svc["LoadCredential"])
 	}
 }

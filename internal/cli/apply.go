@@ -98,6 +98,7 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		return err
 	}
 	defer sf.Close()
+	c.useSizes(s.engine, sf)
 
 	var plan *planner.Plan
 	if planFile != "" {
@@ -123,7 +124,7 @@ func (c *CLI) runApply(o applyOptions, planFile string) error {
 		if err != nil {
 			return c.planError(err)
 		}
-		if err := engine.WriteSizeHints(engine.SizeHintsPath(c.global.statePath), s.engine.SeenSizes); err != nil {
+		if err := c.saveSizes(sf, s.engine.SeenSizes); err != nil {
 			s.log.Debug("could not keep the service sizes for the next refresh", zap.Error(err))
 		}
 		if !o.json {

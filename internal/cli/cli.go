@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/leader"
 	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/spec"
 	"github.com/convsync/convsync/pkg/state"
@@ -47,6 +48,8 @@ type CLI struct {
 	exitCode int
 	// ctx is cancelled by SIGINT/SIGTERM.
 	ctx context.Context
+	// guard limits Twilio requests to the lease, once one is taken.
+	guard lateGuard
 }
 
 type globalOptions struct {
@@ -58,6 +61,11 @@ type globalOptions struct {
 	lockTimeout time.Duration
 	rateLimit   float64
 	vars        []varArg // --var and --var-file, in order (vars.go)
+	// The PostgreSQL state (backend.go): stateURL is "" for a file.
+	stateURL      string
+	stateFromEnv  bool
+	workspace     string
+	leaseDuration time.Duration
 }
 
 // New returns a CLI reading and writing the given streams.
@@ -124,7 +132,15 @@ func (c *CLI) rootCommand() *cobra.Command {
 	g := &c.global
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dir, "dir", ".", "folder of YAML specs (read recursively)")
-	pf.StringVar(&g.statePath, "state", state.DefaultPath, "state file")
+	pf.StringVar(&g.statePath, "state", state.DefaultPath, "state file, or a postgres://user@host/db URL shared by several convsync (env "+EnvStateURL+"; the password never in this flag: PGPASSWORD or ~/.pgpass)")
+	pf.StringVar(&g.workspace, "workspace", "default", "with a PostgreSQL state: which of the database's states to use")
+	pf.DurationVar(&g.leaseDuration, "lease-duration", leader.DefaultLeaseDuration, "with a PostgreSQL state: how long a holder's lease lasts without renewal (a stand-by takes over within it)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.leaseDuration < time.Second {
+			return fmt.Errorf("--lease-duration %s is too short: use at least 1s (the default is 15s)", g.leaseDuration)
+		}
+		return c.resolveState(cmd.Flags().Changed("state"))
+	}
 	pf.StringVar(&g.apiURL, "api-url", "", "Twilio API base URL, e.g. the emulator's http://127.0.0.1:4010 (env "+EnvAPIURL+")")
 	pf.StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -183,11 +199,19 @@ func (c *CLI) client(log *zap.Logger, observe func(twilioapi.Call)) (*twilioapi.
 		cfg.ActionsPerSecondPerService = -1 // off
 	}
 	cfg.Observe = observe
+	if c.postgres() {
+		cfg.Guard = &c.guard
+	}
+	testHooks(&cfg, c.getenv)
 	return twilioapi.New(cfg)
 }
 
-// openState opens the state file; read-only opens take no lock.
-func (c *CLI) openState(holder string, readOnly bool) (*state.File, error) {
+// openState opens the state file or database; read-only opens take no
+// lock (or lease).
+func (c *CLI) openState(holder string, readOnly bool) (state.Backend, error) {
+	if c.postgres() {
+		return c.openPostgres(holder, readOnly)
+	}
 	sf, err := state.Open(c.global.statePath, state.Options{
 		LockTimeout:     c.global.lockTimeout,
 		ReadOnly:        readOnly,
@@ -230,7 +254,9 @@ func (c *CLI) newSession(withSpecs bool) (*session, error) {
 	e := &engine.Engine{API: client, Logger: log}
 	// Service sizes seen by the last apply let the refresh fetch a few owned
 	// conversations instead of listing a big service.
-	e.Refresh.KnownSizes = engine.ReadSizeHints(engine.SizeHintsPath(c.global.statePath))
+	if !c.postgres() { // a database state keeps them itself (useSizes)
+		e.Refresh.KnownSizes = engine.ReadSizeHints(engine.SizeHintsPath(c.global.statePath))
+	}
 	return &session{log: log, specs: set, client: client, engine: e}, nil
 }
 

@@ -73,6 +73,7 @@ func (c *CLI) runDestroy(o destroyOptions) error {
 		return err
 	}
 	defer sf.Close()
+	c.useSizes(s.engine, sf)
 	desired, specHash := c.destroySpecs(s)
 	var plan *planner.Plan
 	// The live state: nothing writes it until the apply below.
@@ -82,7 +83,7 @@ func (c *CLI) runDestroy(o destroyOptions) error {
 	if err != nil {
 		return c.planError(err)
 	}
-	if err := engine.WriteSizeHints(engine.SizeHintsPath(c.global.statePath), s.engine.SeenSizes); err != nil {
+	if err := c.saveSizes(sf, s.engine.SeenSizes); err != nil {
 		s.log.Debug("could not keep the service sizes for the next refresh", zap.Error(err))
 	}
 	if err := c.renderDestroy(plan, len(targets) > 0); err != nil {

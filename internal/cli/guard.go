@@ -22,7 +22,7 @@ func checkNotEmptied(dir string, specResources, stateResources int, statePath st
 }
 
 // stateSize is how many resources the state holds.
-func stateSize(sf *state.File) int {
+func stateSize(sf state.Backend) int {
 	n := 0
 	sf.View(func(st *state.State) { n = len(st.Resources) })
 	return n
@@ -36,7 +36,7 @@ func (c *CLI) flagHint() string {
 	if c.global.dir != "" && c.global.dir != "." {
 		parts = append(parts, "--dir", shellQuote(c.global.dir))
 	}
-	if c.global.statePath != "" && c.global.statePath != state.DefaultPath {
+	if c.global.statePath != "" && c.global.statePath != state.DefaultPath && !c.global.stateFromEnv {
 		parts = append(parts, "--state", shellQuote(c.global.statePath))
 	}
 	if c.global.apiURL != "" {

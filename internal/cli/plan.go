@@ -120,6 +120,7 @@ func (c *CLI) runPlan(o planOptions) error {
 		return err
 	}
 	defer sf.Close()
+	c.useSizes(s.engine, sf)
 	desired, specHash := []resource.Desired(nil), ""
 	if o.destroy {
 		desired, specHash = c.destroySpecs(s)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -35,6 +36,7 @@ type runOptions struct {
 	webhookEnabled bool
 	dryRun         bool
 	progressEvery  time.Duration
+	quarantine     time.Duration
 }
 
 func (c *CLI) runCommand() *cobra.Command {
@@ -75,6 +77,7 @@ systemd. See docs/daemon.md.`,
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "plan on every trigger and report what would be done (logs, /readyz, /metrics, GET /plan); change nothing in Twilio or the state")
 	f.DurationVar(&o.progressEvery, "progress-interval", 5*time.Second, "how often a pass in progress logs its progress (steps done/total, rate)")
+	f.DurationVar(&o.quarantine, "quarantine", 30*time.Second, "with a PostgreSQL state: how long a new leader waits before resolving the creates a predecessor that did not hand over cleanly left in flight")
 	return cmd
 }
 
@@ -138,21 +141,51 @@ func (c *CLI) runDaemon(o runOptions) error {
 			}
 		}
 	}
-	sf, err := c.openState("convsync run", false)
-	if err != nil {
-		if listener != nil {
-			listener.Close()
-		}
-		return err
-	}
+	var sf state.Backend
+	var leadership *daemonLeadership
 	var lockHeld atomic.Bool
-	lockHeld.Store(true)
-	defer func() {
-		lockHeld.Store(false)
-		if err := sf.Close(); err != nil {
-			log.Error("saving the state at exit failed", zap.Error(err))
+	if c.postgres() {
+		// Every replica opens the state without its lease and stands by
+		// until it leads (runlead.go).
+		store, el, err := c.openStandby(log)
+		if err != nil {
+			if listener != nil {
+				listener.Close()
+			}
+			return err
 		}
-	}()
+		sf = store
+		leadership = &daemonLeadership{el: el, store: store, quarantine: o.quarantine, log: log}
+		c.guard.elector = el
+		metrics.SetLeadership(store.Workspace(), el.Status)
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Warn("closing the state", zap.Error(err))
+			}
+		}()
+	} else {
+		f, err := c.openState("convsync run", false)
+		if err != nil {
+			if listener != nil {
+				listener.Close()
+			}
+			return err
+		}
+		sf = f
+		lockHeld.Store(true)
+		defer func() {
+			lockHeld.Store(false)
+			if err := sf.Close(); err != nil {
+				log.Error("saving the state at exit failed", zap.Error(err))
+			}
+		}()
+	}
+	stateLockHeld := lockHeld.Load
+	var leadershipCfg daemon.Leadership
+	if leadership != nil {
+		stateLockHeld = func() bool { return leadership.el.Status().Role == "leader" }
+		leadershipCfg = leadership
+	}
 
 	gate = daemon.NewGate(client)
 	rec := &engine.Reconciler{
@@ -199,8 +232,14 @@ func (c *CLI) runDaemon(o runOptions) error {
 			log.Sync() //nolint:errcheck // stderr
 			os.Exit(ExitError)
 		},
-		StateLockHeld: lockHeld.Load,
+		StateLockHeld: stateLockHeld,
+		Leadership:    leadershipCfg,
 	})
+	if errors.Is(err, daemon.ErrLeadershipLost) && leadership != nil {
+		// Never mark a lost lease released: the next leader must wait its
+		// quarantine.
+		leadership.store.SetLease("", 0)
+	}
 	return err
 }
 
@@ -215,7 +254,7 @@ func pollInterval(flag time.Duration) time.Duration {
 // guardedLoad refuses a spec set with no resource while the state holds
 // some, as plan and apply do: the daemon then keeps the last good specs
 // (or, at start, makes no pass) instead of deleting everything.
-func guardedLoad(load func(string) (*spec.Set, error), sf *state.File) func(string) (*spec.Set, error) {
+func guardedLoad(load func(string) (*spec.Set, error), sf state.Backend) func(string) (*spec.Set, error) {
 	return func(dir string) (*spec.Set, error) {
 		set, err := load(dir)
 		if err != nil {

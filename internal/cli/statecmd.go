@@ -158,6 +158,7 @@ func (c *CLI) stateCommand() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(c.forceUnlockCommand(), c.migrateCommand()) // statecmd_pg.go
 	return cmd
 }
 

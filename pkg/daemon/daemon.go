@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,9 @@ type Config struct {
 	Exit func()
 	// StateLockHeld reports whether this process still holds the state lock.
 	StateLockHeld func() bool
+	// Leadership, if set, makes the daemon a stand-by until it leads (the
+	// PostgreSQL backend); nil: it leads from the start (the state file).
+	Leadership Leadership
 }
 
 // ErrStopTimeout is returned when the pass in flight did not finish within
@@ -83,6 +87,10 @@ func Run(ctx context.Context, cfg Config) error {
 	status := func() Status {
 		s := loop.Status()
 		s.State.LockHeld = lockHeld()
+		if cfg.Leadership != nil {
+			ls := cfg.Leadership.Status()
+			s.Leadership = &ls
+		}
 		if cfg.Loop.Managed != nil {
 			s.State.Managed = cfg.Loop.Managed()
 		}
@@ -95,10 +103,14 @@ func Run(ctx context.Context, cfg Config) error {
 		s := status()
 		cfg.Loop.Metrics.setReady(s.Ready)
 		msg := "STATUS=" + s.statusLine()
-		if s.Specs.Loaded && s.State.LockHeld {
+		if s.Specs.Loaded && s.State.LockHeld || s.standingBy() && s.Ready {
 			readyOnce.Do(func() {
 				msg = "READY=1\n" + msg
-				log.Info("ready: specs loaded and state lock held")
+				if s.standingBy() {
+					log.Info("ready: standing by while another convsync leads")
+				} else {
+					log.Info("ready: specs loaded and state lock held")
+				}
 			})
 		}
 		if err := cfg.Notifier.Notify(msg); err != nil {
@@ -184,7 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 					return
 				case <-t.C:
 					// Only while the loop beats: a stuck pass stops the pings and systemd restarts us.
-					if loop.Alive(wd) {
+					// A stand-by runs no loop: it is alive while it campaigns.
+					standingBy := cfg.Leadership != nil && cfg.Leadership.Status().Role != "leader"
+					if loop.Alive(wd) || standingBy {
 						_ = cfg.Notifier.Notify("WATCHDOG=1")
 					}
 				}
@@ -197,8 +211,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if wd := cfg.Notifier.WatchdogInterval(); wd > 0 && wd/4 < heartbeat {
 		heartbeat = wd / 4
 	}
+	var lost atomic.Bool
 	go func() {
 		defer close(loopDone)
+		if cfg.Leadership != nil {
+			goRun(func() {
+				select {
+				case <-cfg.Leadership.Lost():
+					lost.Store(true)
+					log.Error("leadership lost: no new Twilio call is started; stopping so that a fresh process stands by")
+					stop()
+				case <-stopCtx.Done():
+				}
+			})
+			cfg.Loop.OnChange(Status{}) // a stand-by is ready
+			if err := cfg.Leadership.Lead(stopCtx); err != nil {
+				return // stopping (or lost) before leading
+			}
+			cfg.Loop.OnChange(Status{})
+		}
 		loop.Run(stopCtx, work, heartbeat)
 	}()
 
@@ -231,6 +262,19 @@ func Run(ctx context.Context, cfg Config) error {
 		result = ErrStopTimeout
 	}
 	loop.abandon()
+	if cfg.Leadership != nil {
+		if lost.Load() {
+			result = ErrLeadershipLost
+		} else if result == nil {
+			// Every call has returned: hand over now rather than let the
+			// stand-by wait out the lease (and a quarantine).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := cfg.Leadership.Release(rctx); err != nil {
+				log.Warn("releasing the lease failed; a stand-by takes over when it expires", zap.Error(err))
+			}
+			cancel()
+		}
+	}
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if err := srv.Shutdown(shutdownCtx); err != nil {

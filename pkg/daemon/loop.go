@@ -16,6 +16,7 @@ import (
 
 	"github.com/convsync/convsync/pkg/apply"
 	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/leader"
 	"github.com/convsync/convsync/pkg/planner"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/spec"
@@ -774,7 +775,14 @@ type Status struct {
 	Failing        map[string]string `json:"failing,omitempty"`
 	NextResync     time.Time         `json:"next_resync,omitzero"`
 	Stopping       bool              `json:"stopping,omitempty"`
+	// Leadership is this process's role when it shares the state with
+	// others (the PostgreSQL backend): leader or standby, and who leads.
+	Leadership *leader.Status `json:"leadership,omitempty"`
 }
+
+// standingBy reports whether another process leads: this one is healthy
+// and waits, and its specs are not loaded (it does not act on them).
+func (s *Status) standingBy() bool { return s.Leadership != nil && s.Leadership.Role != "leader" }
 
 // Status returns the loop's current status. The state lock is filled in by
 // the caller that owns it (see Run); here it is assumed held.
@@ -815,6 +823,18 @@ func (l *Loop) Status() Status {
 // still in force) are reported but do not make the daemon unready.
 func (s *Status) evaluate() {
 	s.Reasons = nil
+	if s.standingBy() {
+		// Ready: a stand-by serves its purpose by waiting. Not ready only
+		// when it cannot reach the state, so could not take over.
+		if s.Leadership.LastError != "" {
+			s.Reasons = append(s.Reasons, "standing by, but the state cannot be reached: "+s.Leadership.LastError)
+		}
+		if s.Stopping {
+			s.Reasons = append(s.Reasons, "stopping")
+		}
+		s.Ready = len(s.Reasons) == 0
+		return
+	}
 	if !s.Specs.Loaded {
 		s.Reasons = append(s.Reasons, "no valid spec set has been loaded yet")
 	}

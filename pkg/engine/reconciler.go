@@ -25,7 +25,7 @@ import (
 // It also keeps a per-resource backoff after failures.
 type Reconciler struct {
 	Engine *Engine
-	Store  *state.File
+	Store  state.Backend
 	// ApplyOptions are passed to every apply.
 	ApplyOptions apply.Options
 	// MaxDestroy refuses a pass that would delete or replace more resources

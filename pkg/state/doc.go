@@ -10,5 +10,10 @@
 //     of the whole file every so many changes and on Close, the backup and the
 //     emergency copy when a write fails.
 //
+// A Backend is where a state is kept: File, or pgstate.Store in PostgreSQL.
+// State.Apply is the change tracking both use (which entries an Update
+// touched, validated, the serial bumped), so each stores only what changed;
+// statetest is the contract both pass.
+//
 // The state file never holds secrets: the model has no field that could carry one.
 package state

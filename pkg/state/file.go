@@ -373,89 +373,25 @@ func (f *File) Update(fn func(*State) error) error {
 	return f.persist(rec.serial)
 }
 
-// change runs fn on the live state with a tracker, then checks, and either
-// keeps (returning the journal line) or undoes what fn did. f.mu is held.
+// change runs fn on the live state with a tracker (State.Apply), and either
+// keeps the change (returning its journal line) or leaves the state as it
+// was. f.mu is held.
 func (f *File) change(fn func(*State) error) (rec record, changed bool, err error) {
 	s := f.state
-	lineage, serial := s.Lineage, s.Serial
-	resources, pending := s.Resources, s.Pending
-	nResources, nPending := len(resources), len(pending)
-	tx := &tracker{resources: map[string]*Resource{}, pending: map[string]*Pending{}}
-	s.tx = tx
-	fnErr := fn(s)
-	s.tx = nil
-
-	if !sameMap(s.Resources, resources) || !sameMap(s.Pending, pending) {
-		f.broken = fmt.Errorf("state file %s: an update replaced the state's maps instead of using Put and Remove; "+
-			"the state in memory can no longer be trusted, so no further change is accepted (what is saved is intact)", f.path)
-		return record{}, false, f.broken
-	}
-	undo := func() {
-		for k, prev := range tx.resources {
-			if prev == nil {
-				delete(s.Resources, k)
-			} else {
-				s.Resources[k] = prev
-			}
-		}
-		for k, prev := range tx.pending {
-			if prev == nil {
-				delete(s.Pending, k)
-			} else {
-				s.Pending[k] = prev
-			}
-		}
-		s.Lineage, s.Serial = lineage, serial
-	}
-	var changedResources, changedPending []string
-	for k, prev := range tx.resources {
-		cur := s.Resources[k]
-		if cur == nil && prev == nil || cur != nil && cur.Equal(prev) {
-			continue
-		}
-		changedResources = append(changedResources, k)
-		nResources += count(cur != nil) - count(prev != nil)
-		if cur != nil && err == nil {
-			err = validateResource(k, cur)
-		}
-	}
-	for k, prev := range tx.pending {
-		cur := s.Pending[k]
-		if cur == nil && prev == nil || cur != nil && cur.Equal(prev) {
-			continue
-		}
-		changedPending = append(changedPending, k)
-		nPending += count(cur != nil) - count(prev != nil)
-		if cur != nil && err == nil {
-			err = validatePending(k, cur)
-		}
-	}
-	if len(s.Resources) != nResources || len(s.Pending) != nPending {
-		undo()
-		f.broken = fmt.Errorf("state file %s: an update wrote to the state's maps directly instead of using Put and Remove; "+
-			"the state in memory can no longer be trusted, so no further change is accepted (what is saved is intact)", f.path)
-		return record{}, false, f.broken
-	}
-	switch {
-	case fnErr != nil:
-		undo()
-		return record{}, false, fnErr
-	case s.Lineage != lineage:
-		err = fmt.Errorf("the state's lineage cannot change (was %s, now %s)", lineage, s.Lineage)
-	case s.Serial != serial:
-		err = fmt.Errorf("the state's serial is managed by the state file; an update must not set it")
+	c, err := s.Apply("file "+f.path, fn)
+	if isBroken(err) {
+		f.broken = err
+		return record{}, false, err
 	}
 	if err != nil {
-		undo()
-		return record{}, false, fmt.Errorf("refusing to change state file %s: %w", f.path, err)
+		return record{}, false, err
 	}
-	if len(changedResources) == 0 && len(changedPending) == 0 {
+	if c.Empty() {
 		return record{}, false, nil
 	}
-	s.Serial++
-	line, err := encodeRecord(s, changedResources, changedPending)
+	line, err := encodeRecord(s, c.Resources, c.Pending)
 	if err != nil {
-		undo()
+		c.Undo()
 		return record{}, false, fmt.Errorf("refusing to change state file %s: %w", f.path, err)
 	}
 	return record{serial: s.Serial, line: line}, true, nil

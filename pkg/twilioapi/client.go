@@ -383,9 +383,18 @@ func (c *Client) run(ctx context.Context, cl call) error {
 		}
 		at := &attempt{}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		gctx, gcancel, notAfter, gerr := c.guardAttempt(actx, cl.method, cl.route)
+		if gerr != nil {
+			cancel()
+			return gerr
+		}
+		if c.cfg.BeforeSend != nil {
+			c.cfg.BeforeSend(cl.method, cl.route)
+		}
 		start := time.Now()
-		err := cl.send(c.newAPI(actx, at))
+		err := cl.send(c.newGuardedAPI(gctx, at, notAfter))
 		elapsed := time.Since(start)
+		gcancel()
 		cancel()
 
 		v := c.judge(ctx, cl, at, err, mayHaveActed)

@@ -67,6 +67,13 @@ type Config struct {
 	// the calling goroutine: it must be safe for concurrent use.
 	Observe func(Call)
 
+	// Guard, if set, is asked before every HTTP attempt whether it may be
+	// sent and by when it must be done (the daemon's lease); nil: always.
+	Guard RequestGuard
+	// BeforeSend, if set, is called after the guard allowed an attempt and
+	// right before it is sent (tests pause the process there).
+	BeforeSend func(method, route string)
+
 	// Sleep waits for d or until ctx is done (tests inject a recorder).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for backoff jitter.

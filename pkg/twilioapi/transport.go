@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"sync/atomic"
+	"time"
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/conversations/v1"
@@ -43,9 +44,15 @@ type attemptTransport struct {
 	base *url.URL // nil = leave the URL alone
 	next http.RoundTripper
 	at   *attempt
+	// notAfter, if set, is the guard's deadline, checked again right
+	// before sending (see errPastDeadline).
+	notAfter time.Time
 }
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.notAfter.IsZero() && !time.Now().Before(t.notAfter) {
+		return nil, errPastDeadline
+	}
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { t.at.sent.Store(true) }}
 	r := req.Clone(httptrace.WithClientTrace(t.ctx, trace))
 	if t.base != nil {
@@ -85,8 +92,13 @@ func (d *drainOnClose) Close() error {
 // newAPI builds the twilio-go objects for one attempt. They are small structs;
 // the connection pool lives in c.transport and is shared.
 func (c *Client) newAPI(ctx context.Context, at *attempt) *openapi.ApiService {
+	return c.newGuardedAPI(ctx, at, time.Time{})
+}
+
+// newGuardedAPI is newAPI with the guard's send-time deadline.
+func (c *Client) newGuardedAPI(ctx context.Context, at *attempt, notAfter time.Time) *openapi.ApiService {
 	httpClient := &http.Client{
-		Transport: &attemptTransport{ctx: ctx, base: c.base, next: c.transport, at: at},
+		Transport: &attemptTransport{ctx: ctx, base: c.base, next: c.transport, at: at, notAfter: notAfter},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return errRedirect
 		},
