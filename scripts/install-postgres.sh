@@ -13,25 +13,14 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql-
 command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]] || [[ -f .cache/pgbouncer/env ]] || need+=(pgbouncer)
 ((${#need[@]})) || exit 0
 
-sudo=()
-[[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
 echo "installing ${need[*]} for the PostgreSQL tests" >&2
-"${sudo[@]}" apt-get update -qq >&2
-# policy-rc.d 101: packages must not start their services.
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [[ ! -e "${policy}" ]]; then
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "${policy}" >/dev/null
-	"${sudo[@]}" chmod +x "${policy}"
-	made_policy=1
-fi
 status=0
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${need[@]}" >&2 || status=$?
-if ((made_policy)); then
-	"${sudo[@]}" rm -f "${policy}"
-fi
+scripts/apt-install.sh --no-install-recommends "${need[@]}" || status=$?
 if ((status == 0)); then
 	exit 0
+fi
+if ((status == 3)); then
+	exit 1 # the mirrors are unreachable: apt-install.sh said so
 fi
 for pkg in "${need[@]}"; do
 	if [[ "${pkg}" != pgbouncer ]]; then
