@@ -124,10 +124,20 @@ func template(bin string) (string, error) {
 	return templateDir, templateErr
 }
 
-// serverRoot is where clusters go: memory (/dev/shm) when there is one,
-// because copying the 40 MB template costs about a second on a slow disk
-// and nothing there needs to outlive the test binary.
+// minShmFree is the room /dev/shm must have for the clusters: the 40 MB
+// template and a copy per server, with several test binaries at once. A
+// container's /dev/shm is often 64 MB, where the copies would fail.
+const minShmFree = 1 << 30
+
+// serverRoot is where clusters go: memory (/dev/shm) when there is one with
+// room, because copying the 40 MB template costs about a second on a slow
+// disk and nothing there needs to outlive the test binary; else the
+// temporary folder.
 func serverRoot() string {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &fs); err != nil || fs.Bavail*uint64(fs.Bsize) < minShmFree {
+		return ""
+	}
 	if info, err := os.Stat("/dev/shm"); err == nil && info.IsDir() {
 		if f, err := os.CreateTemp("/dev/shm", "convsync-probe-"); err == nil {
 			f.Close()
