@@ -30,6 +30,22 @@ go vet ./...
 CONVSYNC_PRISM="${CONVSYNC_PRISM:-$(scripts/install-prism.sh)}"
 export CONVSYNC_PRISM
 
+# The PostgreSQL state backend's tests start their own servers from the
+# installed binaries and PgBouncer (scripts/install-postgres.sh installs
+# them; .ci/run calls it). A pgbouncer it had to unpack into .cache says
+# where it is in .cache/pgbouncer/env.
+if [[ -f .cache/pgbouncer/env ]]; then
+	# shellcheck disable=SC1091
+	source .cache/pgbouncer/env
+fi
+if [[ "${CI:-}" != "true" ]]; then
+	# Outside CI those tests skip without them: say so where it shows.
+	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || [[ -n "${CONVSYNC_PG_BINDIR:-}" ]] ||
+		echo "test.sh: no PostgreSQL server binaries: the PostgreSQL tests will be skipped (scripts/install-postgres.sh installs them)" >&2
+	command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]] || [[ -n "${CONVSYNC_PGBOUNCER:-}" ]] ||
+		echo "test.sh: no pgbouncer: the PgBouncer tests will be skipped (scripts/install-postgres.sh installs it)" >&2
+fi
+
 go test -race -count=1 -timeout 15m ./... "$@"
 
 # Fuzz the parsers of hostile input briefly; the seed corpora run above as
