@@ -26,8 +26,19 @@ command -v npm >/dev/null 2>&1 || {
 mkdir -p "${prefix}"
 # npm warns that Prism declares Node >= 24; it runs on Node 20. Keep npm's chatter
 # on stderr so stdout is only the binary path.
-npm install --prefix "${prefix}" --no-audit --no-fund --loglevel=error \
-	"@stoplight/prism-cli@${PRISM_VERSION}" >&2
+# Bounded: npm's own defaults (5 min per fetch, retried with back-off) would
+# sit for many minutes on an unreachable registry before saying anything.
+status=0
+timeout "${NPM_TIMEOUT:-600}" npm install --prefix "${prefix}" --no-audit --no-fund --loglevel=error \
+	--fetch-timeout=60000 --fetch-retries=2 \
+	"@stoplight/prism-cli@${PRISM_VERSION}" >&2 || status=$?
+if ((status == 124)); then
+	echo "install-prism.sh: npm install did not finish within ${NPM_TIMEOUT:-600} s (is the npm registry reachable?)" >&2
+	exit 1
+elif ((status != 0)); then
+	echo "install-prism.sh: npm install @stoplight/prism-cli@${PRISM_VERSION} failed (exit ${status})" >&2
+	exit 1
+fi
 [[ -x "${bin}" ]] || {
 	echo "install-prism.sh: npm finished but ${bin} is missing" >&2
 	exit 1
