@@ -102,7 +102,21 @@ func (s *Store) Acquire(ctx context.Context, holder string, ttl time.Duration) (
 		return leader.Grant{}, held
 	}
 	s.SetLease(holder, grant.Epoch)
+	s.leaseMu.Lock()
+	s.settled = grant.PreviousReleased
+	s.leaseMu.Unlock()
 	return grant, nil
+}
+
+// Settle records that no Twilio request of an earlier holder can still
+// land: the quarantine after an unclean takeover was waited out, or no
+// create of an earlier epoch was left to resolve. Until then Release
+// passes the lease on as not released cleanly, so that the next leader
+// waits the quarantine this one did not.
+func (s *Store) Settle() {
+	s.leaseMu.Lock()
+	s.settled = true
+	s.leaseMu.Unlock()
 }
 
 // Renew extends the lease by ttl from the server's now, only if it is still
@@ -119,12 +133,17 @@ func (s *Store) Renew(ctx context.Context, holder string, epoch int64, ttl time.
 	return nil
 }
 
-// Release ends holder's lease at epoch now and marks it released cleanly.
+// Release ends holder's lease at epoch now and marks it released cleanly,
+// unless this holder took it after an unclean end and did not Settle: a
+// release proves only that this holder's own requests are over.
 func (s *Store) Release(ctx context.Context, holder string, epoch int64) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE convsync.lease SET expires_at = now(), released = true
-		WHERE workspace = $1 AND holder = $2 AND epoch = $3`, s.ws, holder, epoch)
+	s.leaseMu.RLock()
+	clean := s.settled
+	s.leaseMu.RUnlock()
+	_, err := s.pool.Exec(ctx, `UPDATE convsync.lease SET expires_at = now(), released = $4
+		WHERE workspace = $1 AND holder = $2 AND epoch = $3`, s.ws, holder, epoch, clean)
 	s.SetLease("", 0)
 	if err != nil {
 		return s.fail("releasing the lease of", err)

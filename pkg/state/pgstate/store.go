@@ -58,6 +58,11 @@ type Store struct {
 	holder  string
 	epoch   int64
 	info    HolderInfo
+	// settled: no Twilio request of an earlier holder can still land (the
+	// lease was handed over cleanly, or this holder waited its quarantine
+	// or had no create of theirs to resolve). Only then does Release pass
+	// the lease on as released cleanly.
+	settled bool
 
 	// writeMu serialises Update, Import and Reload, which talk to the
 	// database; mu guards the fields below only for as long as memory is
