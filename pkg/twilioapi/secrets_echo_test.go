@@ -67,3 +67,13 @@ func TestSecretEchoedInAnErrorIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// The PEM armor is not secret: a message naming it stays readable.
+func TestRedactionLeavesThePEMArmor(t *testing.T) {
+	pem := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+	msg := "PrivateKey must start with -----BEGIN PRIVATE KEY-----; got MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+	want := "PrivateKey must start with -----BEGIN PRIVATE KEY-----; got [redacted]"
+	if got := redactSecrets(msg, []string{pem}); got != want {
+		t.Errorf("redactSecrets = %q, want %q", got, want)
+	}
+}

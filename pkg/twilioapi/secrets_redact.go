@@ -26,8 +26,8 @@ func secretValues(kind resource.Kind, v resource.Values) []string {
 	return out
 }
 
-// minRedactedWord: shorter words of a secret (PEM's "PRIVATE", "KEY-----")
-// are left alone, or every message would be riddled with "[redacted]".
+// minRedactedWord: shorter words of a secret are left alone, or every
+// message would be riddled with "[redacted]".
 const minRedactedWord = 8
 
 // redactSecrets replaces in s every secret, and every word of one (a line
@@ -40,9 +40,14 @@ func redactSecrets(s string, secrets []string) string {
 			continue
 		}
 		s = strings.ReplaceAll(s, secret, "[redacted]")
-		for _, word := range strings.Fields(secret) {
-			if len(word) >= minRedactedWord {
-				s = strings.ReplaceAll(s, word, "[redacted]")
+		for _, line := range strings.Split(secret, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "-----") {
+				continue // PEM armor ("-----BEGIN PRIVATE KEY-----") is no secret, and Twilio's messages name it
+			}
+			for _, word := range strings.Fields(line) {
+				if len(word) >= minRedactedWord {
+					s = strings.ReplaceAll(s, word, "[redacted]")
+				}
 			}
 		}
 	}
