@@ -109,7 +109,8 @@ func (c *CLI) openPostgres(holder string, readOnly bool) (state.Backend, error) 
 		store.Close()
 		return nil, err
 	}
-	if _, err := el.AcquireWithin(ctx, c.global.lockTimeout); err != nil {
+	grant, err := el.AcquireWithin(ctx, c.global.lockTimeout)
+	if err != nil {
 		store.Close()
 		var held *leader.HeldError
 		if errors.As(err, &held) {
@@ -122,6 +123,12 @@ func (c *CLI) openPostgres(holder string, readOnly bool) (state.Backend, error) 
 		_ = el.Release(context.Background())
 		store.Close()
 		return nil, err
+	}
+	if grant.PreviousReleased || store.PendingBefore(grant.Epoch) == 0 {
+		// Nothing of an earlier holder can still land. Otherwise this
+		// command's release leaves the lease marked as not handed over
+		// cleanly, so that the next daemon still waits its quarantine.
+		store.Settle()
 	}
 	c.guard.elector = el
 	return &leasedStore{Store: store, elector: el}, nil

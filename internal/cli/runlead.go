@@ -54,6 +54,9 @@ func (d *daemonLeadership) Lead(ctx context.Context) error {
 			case <-time.After(d.quarantine):
 			}
 		}
+		// Whatever the predecessor sent has landed by now (or nothing of
+		// its was in flight): a later clean release may say so.
+		d.store.Settle()
 		return nil
 	}
 }

@@ -35,9 +35,11 @@ flock the kernel releases when its holder exits.`,
 				return err
 			}
 			defer store.Close()
+			var want int64 // 0: whatever epoch the lease is at
 			if len(args) == 1 {
-				want, err := strconv.ParseInt(args[0], 10, 64)
-				if err != nil {
+				var err error
+				want, err = strconv.ParseInt(args[0], 10, 64)
+				if err != nil || want <= 0 {
 					return fmt.Errorf("EPOCH %q: give the lease's epoch, a number (see the lock error or /readyz)", args[0])
 				}
 				li, err := store.Lease(c.ctx)
@@ -53,7 +55,9 @@ flock the kernel releases when its holder exits.`,
 				}
 			}
 			host, _ := os.Hostname()
-			prev, epoch, err := store.ForceUnlock(c.ctx, fmt.Sprintf("force-unlock by pid %d on %s", os.Getpid(), host))
+			// The epoch is checked again as it is bumped: the lease may have
+			// changed hands since it was read above.
+			prev, epoch, err := store.ForceUnlockEpoch(c.ctx, fmt.Sprintf("force-unlock by pid %d on %s", os.Getpid(), host), want)
 			if err != nil {
 				return err
 			}

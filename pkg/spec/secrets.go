@@ -49,7 +49,8 @@ func (p *parser) secret(field string, v *yaml.Node) (string, bool) {
 		ref.File = s
 	case "env":
 		if !envName(s) {
-			p.add(at(e.value), field+".env", "%q is not an environment variable name (letters, digits and _, not starting with a digit)", s)
+			// Not repeated: what is here instead of a name may be the secret.
+			p.add(at(e.value), field+".env", "is not an environment variable name (letters, digits and _, not starting with a digit); if the secret itself was written here, consider it exposed")
 			return "", false
 		}
 		ref.Env = s

@@ -202,6 +202,7 @@ func (c *Client) Create(ctx context.Context, kind resource.Kind, parentSID strin
 	}
 	var obs resource.Observed
 	err = c.run(ctx, call{method: http.MethodPost, route: k.collectionRoute, create: true, limiter: c.limiter(k.limiterKey(parentSID)),
+		secrets: secretValues(kind, v),
 		send: func(api *openapi.ApiService) (err error) {
 			obs, err = send(api)
 			return err
@@ -235,7 +236,7 @@ func (c *Client) Update(ctx context.Context, kind resource.Kind, parentSID, sid 
 	}
 	var obs resource.Observed
 	attempts := 0
-	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, limiter: lim, send: func(api *openapi.ApiService) (err error) {
+	err = c.run(ctx, call{method: http.MethodPost, route: k.itemRoute, limiter: lim, secrets: secretValues(kind, v), send: func(api *openapi.ApiService) (err error) {
 		attempts++
 		obs, err = send(api)
 		return err
@@ -356,6 +357,9 @@ type call struct {
 	// delete turns a 404 after a possibly-successful attempt into success.
 	delete  bool
 	limiter *rate.Limiter
+	// secrets are the secret values sent, scrubbed from whatever the
+	// server answers (see redactSecrets).
+	secrets []string
 	send    func(api *openapi.ApiService) error
 }
 
@@ -433,8 +437,9 @@ func (c *Client) judge(ctx context.Context, cl call, at *attempt, err error, ear
 		return verdict{}
 	}
 	if at.status >= 300 {
-		apiErr := decodeAPIError(cl.method, cl.route, at.status, at.errBody)
+		apiErr := decodeAPIError(cl.method, cl.route, at.status, []byte(redactSecrets(string(at.errBody), cl.secrets)))
 		c.redact(apiErr)
+		apiErr.Message, apiErr.MoreInfo = redactSecrets(apiErr.Message, cl.secrets), redactSecrets(apiErr.MoreInfo, cl.secrets)
 		switch {
 		case at.status == http.StatusTooManyRequests:
 			// Twilio: a 429 was never processed, so even a create may be resent.

@@ -102,7 +102,21 @@ func (s *Store) Acquire(ctx context.Context, holder string, ttl time.Duration) (
 		return leader.Grant{}, held
 	}
 	s.SetLease(holder, grant.Epoch)
+	s.leaseMu.Lock()
+	s.settled = grant.PreviousReleased
+	s.leaseMu.Unlock()
 	return grant, nil
+}
+
+// Settle records that no Twilio request of an earlier holder can still
+// land: the quarantine after an unclean takeover was waited out, or no
+// create of an earlier epoch was left to resolve. Until then Release
+// passes the lease on as not released cleanly, so that the next leader
+// waits the quarantine this one did not.
+func (s *Store) Settle() {
+	s.leaseMu.Lock()
+	s.settled = true
+	s.leaseMu.Unlock()
 }
 
 // Renew extends the lease by ttl from the server's now, only if it is still
@@ -119,12 +133,22 @@ func (s *Store) Renew(ctx context.Context, holder string, epoch int64, ttl time.
 	return nil
 }
 
-// Release ends holder's lease at epoch now and marks it released cleanly.
+// Release ends holder's lease at epoch now and marks it released cleanly,
+// unless this holder took it after an unclean end and did not Settle: a
+// release proves only that this holder's own requests are over.
 func (s *Store) Release(ctx context.Context, holder string, epoch int64) error {
+	s.leaseMu.RLock()
+	clean := s.settled
+	s.leaseMu.RUnlock()
+	return s.end(ctx, holder, epoch, clean)
+}
+
+// end ends holder's lease at epoch now, released cleanly or not.
+func (s *Store) end(ctx context.Context, holder string, epoch int64, clean bool) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE convsync.lease SET expires_at = now(), released = true
-		WHERE workspace = $1 AND holder = $2 AND epoch = $3`, s.ws, holder, epoch)
+	_, err := s.pool.Exec(ctx, `UPDATE convsync.lease SET expires_at = now(), released = $4
+		WHERE workspace = $1 AND holder = $2 AND epoch = $3`, s.ws, holder, epoch, clean)
 	s.SetLease("", 0)
 	if err != nil {
 		return s.fail("releasing the lease of", err)
@@ -170,6 +194,16 @@ func (s *Store) Lease(ctx context.Context) (*LeaseInfo, error) {
 // should it still be alive, has every later write and renewal refused.
 // It returns the lease as it was, and the new epoch.
 func (s *Store) ForceUnlock(ctx context.Context, by string) (*LeaseInfo, int64, error) {
+	return s.ForceUnlockEpoch(ctx, by, 0)
+}
+
+// ErrEpochMoved refuses a force-unlock of an epoch the lease is no longer at.
+var ErrEpochMoved = errors.New("the lease is no longer at the epoch given: nothing was changed")
+
+// ForceUnlockEpoch is ForceUnlock of the lease only if it is at epoch
+// (0: whatever it is at), checked in the same statement as the bump, so a
+// lease that changed hands since the operator read its epoch is left alone.
+func (s *Store) ForceUnlockEpoch(ctx context.Context, by string, want int64) (*LeaseInfo, int64, error) {
 	prev, err := s.Lease(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -187,8 +221,11 @@ func (s *Store) ForceUnlock(ctx context.Context, by string) (*LeaseInfo, int64, 
 		// released stays false: the old holder may still have requests in
 		// flight, so the next leader waits its quarantine.
 		return tx.QueryRow(ctx, `UPDATE convsync.lease SET epoch = epoch + 1, holder = $2, expires_at = now(), released = false,
-			holder_info = '{"command":"convsync state force-unlock"}' WHERE workspace = $1 RETURNING epoch`, s.ws, by).Scan(&epoch)
+			holder_info = '{"command":"convsync state force-unlock"}' WHERE workspace = $1 AND ($3 = 0 OR epoch = $3) RETURNING epoch`, s.ws, by, want).Scan(&epoch)
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, fmt.Errorf("state %s: %w (wanted epoch %d)", s.Path(), ErrEpochMoved, want)
+	}
 	if err != nil {
 		return nil, 0, s.fail("forcing the lease of", err)
 	}

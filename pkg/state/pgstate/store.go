@@ -58,6 +58,11 @@ type Store struct {
 	holder  string
 	epoch   int64
 	info    HolderInfo
+	// settled: no Twilio request of an earlier holder can still land (the
+	// lease was handed over cleanly, or this holder waited its quarantine
+	// or had no create of theirs to resolve). Only then does Release pass
+	// the lease on as released cleanly.
+	settled bool
 
 	// writeMu serialises Update, Import and Reload, which talk to the
 	// database; mu guards the fields below only for as long as memory is
@@ -646,9 +651,11 @@ func (s *Store) Import(ctx context.Context, st *state.State) error {
 	return s.reload(ctx)
 }
 
-// Close gives up the lease if this store still holds one (marking it
-// released cleanly: call Close only once no Twilio request is in flight),
-// then closes the pool.
+// Close ends the lease if this store still holds one, then closes the
+// pool. Not as released cleanly: a holder that did not Release (it lost
+// the lease, or a pass would not stop) may have a Twilio request in
+// flight, so the next leader waits its quarantine. Release first to hand
+// over cleanly.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -656,7 +663,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		if holder, epoch := s.lease(); holder != "" {
-			err = s.Release(context.Background(), holder, epoch)
+			err = s.end(context.Background(), holder, epoch, false)
 		}
 		// Closing a connection whose network is gone waits up to 15 s in
 		// pgx for the server's goodbye: never hold up an exit for that.

@@ -24,12 +24,22 @@ func Redact(raw string) string {
 		}
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "REDACTED")
+	redacted := false
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, "REDACTED")
+			redacted = true
+		}
+	}
+	if redacted {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }
+
+// secretParams are the URL parameters that hold secrets: the password,
+// and sslpassword, which decrypts the client's TLS key (sslkey).
+var secretParams = []string{"password", "sslpassword"}
 
 // HasPassword reports whether the URL carries a password.
 func HasPassword(raw string) bool {
@@ -42,7 +52,13 @@ func HasPassword(raw string) bool {
 			return true
 		}
 	}
-	return u.Query().Has("password")
+	q := u.Query()
+	for _, k := range secretParams {
+		if q.Has(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckFlagURL refuses a URL given on the command line that carries a
@@ -51,7 +67,7 @@ func HasPassword(raw string) bool {
 func CheckFlagURL(raw string) error {
 	if HasPassword(raw) {
 		return fmt.Errorf("--state %s: the URL holds a password, which must never be given in a flag (anyone on the machine can read command lines); "+
-			"give it through PGPASSWORD or a password file (~/.pgpass, PGPASSFILE, or passfile= in the URL), or put the whole URL in CONVSYNC_STATE_URL", Redact(raw))
+			"give it through PGPASSWORD (PGSSLPASSWORD for sslpassword) or a password file (~/.pgpass, PGPASSFILE, or passfile= in the URL), or put the whole URL in CONVSYNC_STATE_URL", Redact(raw))
 	}
 	return nil
 }
