@@ -84,6 +84,11 @@ func (c *CLI) newElector(store *pgstate.Store, log *zap.Logger) (*leader.Elector
 	})
 }
 
+// resolvesCreates are the commands that resolve an earlier holder's
+// creates left in flight (they adopt or re-create them): taking the lease
+// after an unclean end, they wait the quarantine first, as a daemon does.
+var resolvesCreates = map[string]bool{"convsync apply": true, "convsync destroy": true}
+
 // openPostgres opens the PostgreSQL state; a writer takes the lease,
 // waiting up to --lock-timeout, and reads the state under it.
 func (c *CLI) openPostgres(holder string, readOnly bool) (state.Backend, error) {
@@ -124,12 +129,33 @@ func (c *CLI) openPostgres(holder string, readOnly bool) (state.Backend, error) 
 		store.Close()
 		return nil, err
 	}
-	if grant.PreviousReleased || store.PendingBefore(grant.Epoch) == 0 {
-		// Nothing of an earlier holder can still land. Otherwise this
-		// command's release leaves the lease marked as not handed over
-		// cleanly, so that the next daemon still waits its quarantine.
-		store.Settle()
+	n := store.PendingBefore(grant.Epoch)
+	if n > 0 && !grant.PreviousReleased && !resolvesCreates[holder] {
+		// A state command does not touch Twilio: it neither waits nor
+		// settles, so its release leaves the lease marked as not handed
+		// over cleanly and the next holder still waits the quarantine.
+		c.guard.elector = el
+		return &leasedStore{Store: store, elector: el}, nil
 	}
+	if n > 0 && !grant.PreviousReleased && c.global.quarantine > 0 {
+		// A request the earlier holder sent may still land at Twilio:
+		// resolving its creates now could miss one and create it again.
+		// A command waits the quarantine as a daemon taking the lead does.
+		fmt.Fprintf(c.stderr, "convsync: the previous holder of the state (%s) did not hand over cleanly and left %d create(s) in flight; waiting %s (--quarantine) before resolving them\n", grant.PreviousHolder, n, c.global.quarantine)
+		select {
+		case <-ctx.Done():
+			_ = el.Release(context.Background())
+			store.Close()
+			return nil, ctx.Err()
+		case <-el.Lost():
+			store.Close()
+			return nil, leader.ErrLost
+		case <-time.After(c.global.quarantine):
+		}
+	}
+	// Nothing of an earlier holder can still land now: a release by this
+	// command may say it handed over cleanly.
+	store.Settle()
 	c.guard.elector = el
 	return &leasedStore{Store: store, elector: el}, nil
 }

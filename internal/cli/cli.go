@@ -66,6 +66,9 @@ type globalOptions struct {
 	stateFromEnv  bool
 	workspace     string
 	leaseDuration time.Duration
+	// quarantine: how long a new holder waits before resolving creates an
+	// earlier holder left in flight without handing over cleanly.
+	quarantine time.Duration
 }
 
 // New returns a CLI reading and writing the given streams.
@@ -135,6 +138,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	pf.StringVar(&g.statePath, "state", state.DefaultPath, "state file, or a postgres://user@host/db URL shared by several convsync (env "+EnvStateURL+"; the password never in this flag: PGPASSWORD or ~/.pgpass)")
 	pf.StringVar(&g.workspace, "workspace", "default", "with a PostgreSQL state: which of the database's states to use")
 	pf.DurationVar(&g.leaseDuration, "lease-duration", leader.DefaultLeaseDuration, "with a PostgreSQL state: how long a holder's lease lasts without renewal (a stand-by takes over within it)")
+	pf.DurationVar(&g.quarantine, "quarantine", 30*time.Second, "with a PostgreSQL state: how long a new holder (a daemon that takes the lead, or a command) waits before resolving the creates a predecessor that did not hand over cleanly left in flight")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if g.leaseDuration < time.Second {
 			return fmt.Errorf("--lease-duration %s is too short: use at least 1s (the default is 15s)", g.leaseDuration)

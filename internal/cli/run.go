@@ -77,7 +77,6 @@ systemd. See docs/daemon.md.`,
 	f.BoolVar(&o.webhookEnabled, "webhook-enabled", false, "send X-Twilio-Webhook-Enabled: true so the service's webhooks fire for these changes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "plan on every trigger and report what would be done (logs, /readyz, /metrics, GET /plan); change nothing in Twilio or the state")
 	f.DurationVar(&o.progressEvery, "progress-interval", 5*time.Second, "how often a pass in progress logs its progress (steps done/total, rate)")
-	f.DurationVar(&o.quarantine, "quarantine", 30*time.Second, "with a PostgreSQL state: how long a new leader waits before resolving the creates a predecessor that did not hand over cleanly left in flight")
 	return cmd
 }
 
@@ -155,7 +154,7 @@ func (c *CLI) runDaemon(o runOptions) error {
 			return err
 		}
 		sf = store
-		leadership = &daemonLeadership{el: el, store: store, quarantine: o.quarantine, log: log}
+		leadership = &daemonLeadership{el: el, store: store, quarantine: c.global.quarantine, log: log}
 		c.guard.elector = el
 		metrics.SetLeadership(store.Workspace(), el.Status)
 		defer func() {

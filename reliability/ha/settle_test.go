@@ -49,3 +49,37 @@ func TestAnUncleanEndSurvivesACLICommandInBetween(t *testing.T) {
 	c.converged(b, 30*time.Second)
 	c.mustAudit()
 }
+
+// A CLI apply that takes the lease after a leader died with a create in
+// flight waits the quarantine before resolving it, as a daemon taking the
+// lead does (a request the dead leader sent may still land), then resolves
+// it without a duplicate.
+func TestCLIApplyAfterAnUncleanEndWaitsTheQuarantine(t *testing.T) {
+	c := newCluster(t)
+	c.writeSpec("specs.yaml", "kind: Service\nname: support\nfriendly_name: Support\n")
+	a := c.start("a")
+	c.converged(leader(t, 20*time.Second, a), 30*time.Second)
+	var mu sync.Mutex
+	killed := false
+	a.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if killed || !isCreate(r) {
+			return false
+		}
+		killed = true // after the intent, before the request reaches Twilio
+		_ = a.cmd.Process.Signal(syscall.SIGKILL)
+		return true
+	})
+	c.conversations(2, true)
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader was never killed")
+	}
+	_, stderr, code := c.cli(60*time.Second, "apply", "--auto-approve", "--lock-timeout", "20s", "--quarantine", quarantine.String())
+	if code != 0 || !strings.Contains(stderr, "did not hand over cleanly") || !strings.Contains(stderr, "waiting "+quarantine.String()+" (--quarantine)") {
+		t.Fatalf("apply after an unclean end: exit %d: %s", code, stderr)
+	}
+	c.mustAudit()
+}
