@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -121,6 +123,12 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 		keep[a] = true
 		if c := byAddr[a]; c != nil {
 			for _, d := range c.DependsOn {
+				if goesWith(c, byAddr[d]) {
+					// Deleting a participant does not need its
+					// conversation deleted: without it, the participant
+					// gets a request of its own (below).
+					continue
+				}
 				visit(d)
 			}
 			for _, d := range c.AfterFree {
@@ -136,10 +144,34 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 	}
 	var out []planner.Change
 	for _, c := range plan.Changes {
-		if keep[c.Address] {
-			out = append(out, c)
+		if !keep[c.Address] {
+			continue
 		}
+		if c.GoesWithParent && c.Action == planner.Delete {
+			if parent := parentDelete(&c, byAddr); parent != nil && !keep[parent.Address] {
+				// Its parent stays: nothing else deletes it.
+				c.GoesWithParent = false
+				c.DependsOn = slices.DeleteFunc(slices.Clone(c.DependsOn), func(a resource.Address) bool { return a == parent.Address })
+				c.Reason = strings.Replace(c.Reason, "; it goes with "+parent.Address.String()+", whose delete deletes it (no request of its own)", "", 1)
+			}
+		}
+		out = append(out, c)
 	}
 	plan.Changes = out
+	return nil
+}
+
+// goesWith reports whether dep is the parent delete that deletes c along
+// with it (planner.Change.GoesWithParent).
+func goesWith(c, dep *planner.Change) bool {
+	return c.GoesWithParent && c.Action == planner.Delete && dep != nil && dep.Action.Destroys() && dep.SID != "" && dep.SID == planner.ParentOf(c)
+}
+
+func parentDelete(c *planner.Change, byAddr map[resource.Address]*planner.Change) *planner.Change {
+	for _, d := range c.DependsOn {
+		if goesWith(c, byAddr[d]) {
+			return byAddr[d]
+		}
+	}
 	return nil
 }

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// Scenarios of participants and conversation webhooks found by review.
+
+const reviewSecondConversation = `---
+kind: Conversation
+name: desk
+service: support
+unique_name: desk
+friendly_name: Desk
+`
+
+// reviewEnv applies two conversations, three participants and a webhook.
+func reviewEnv(t *testing.T) *env {
+	e := newEnv(t)
+	e.writeSpec("base.yaml", participantsBase+reviewSecondConversation)
+	e.writeSpec("people.yaml", participantsPeople)
+	e.writeSpec("hook.yaml", participantsWebhook)
+	e.applyOK("Apply complete: 8 created")
+	return e
+}
+
+// TestDestroyTargetsOneParticipant: destroying one participant deletes
+// that participant, not its conversation (a participant's delete goes with
+// its conversation's only when the plan deletes that too); destroying the
+// conversation takes everything in it out of the state.
+func TestDestroyTargetsOneParticipant(t *testing.T) {
+	e := reviewEnv(t)
+	svc, conv := e.stateSID("service.support"), e.stateSID("conversation.vip")
+	e.emu.ResetStats()
+	r := e.must(0, "destroy", "--auto-approve", "--target", "participant.vip-bob")
+	if !strings.Contains(r.stdout, "0 to replace, 1 to delete") || strings.Contains(r.stdout, "conversation.vip will be deleted") {
+		t.Fatalf("destroy --target participant.vip-bob:\n%s", r.stdout)
+	}
+	if n := e.emu.Stats().ByRoute["DELETE /v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}"]; n != 1 || e.writes() != 1 {
+		t.Fatalf("want one participant DELETE, got %v\n%s", e.emu.Stats().ByRoute, r.stdout)
+	}
+	if ps, _ := e.emu.Participants(svc, conv); len(ps) != 2 {
+		t.Fatalf("participants left in vip: %+v", ps)
+	}
+	r = e.must(0, "destroy", "--auto-approve", "--target", "conversation.vip")
+	if !strings.Contains(r.stdout, "4 to delete") {
+		t.Fatalf("destroy --target conversation.vip:\n%s", r.stdout)
+	}
+	r = e.must(0, "state", "list")
+	if strings.Contains(r.stdout, "participant.") || strings.Contains(r.stdout, "conversation_webhook") {
+		t.Fatalf("state after destroying the conversation:\n%s", r.stdout)
+	}
+}
