@@ -52,3 +52,26 @@ func TestDestroyTargetsOneParticipant(t *testing.T) {
 		t.Fatalf("state after destroying the conversation:\n%s", r.stdout)
 	}
 }
+
+// TestReplacingOneOfFiveWebhooks: a conversation holds Twilio's limit of
+// five webhooks; a new target replaces one. The old one is deleted before
+// the new one is created, or Twilio would refuse the create (50361).
+func TestReplacingOneOfFiveWebhooks(t *testing.T) {
+	e := reviewEnv(t)
+	var b strings.Builder
+	for i, n := range []string{"a", "b", "c", "d", "e"} {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.WriteString("kind: ConversationWebhook\nname: h" + n + "\nconversation: vip\ntarget: trigger\nurl: https://" + n + ".example.com/hook\ntriggers: [help]\n")
+	}
+	e.writeSpec("hook.yaml", b.String())
+	e.must(0, "apply", "--auto-approve")
+	e.noChanges("5 hooks")
+	e.writeSpec("hook.yaml", strings.Replace(b.String(), "target: trigger\nurl: https://a.example.com/hook\ntriggers: [help]", "target: webhook\nurl: https://a.example.com/hook\nfilters: [onMessageAdded]", 1))
+	r := e.run("apply", "--auto-approve")
+	if r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	e.noChanges("after replacing one of five")
+}
