@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/twilioapi"
 )
 
 // Scenarios of participants and conversation webhooks found by review.
@@ -74,4 +78,27 @@ func TestReplacingOneOfFiveWebhooks(t *testing.T) {
 		t.Fatalf("apply: %s", r)
 	}
 	e.noChanges("after replacing one of five")
+}
+
+// TestImportedWebhookKeepsItsReplayAfter: replay_after is create-only and
+// never read back; importing a webhook whose spec sets it must not plan its
+// replacement at once (the import would delete what it adopts).
+func TestImportedWebhookKeepsItsReplayAfter(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("base.yaml", participantsBase)
+	e.applyOK("3 created")
+	svc, conv := e.stateSID("service.support"), e.stateSID("conversation.vip")
+	h, err := e.client().Create(context.Background(), resource.KindConversationWebhook, svc+"/"+conv, resource.Values{
+		resource.FieldWebhookTarget: "webhook", resource.FieldWebhookURL: "https://bot.example.com/hook", resource.FieldWebhookMethod: "POST",
+		resource.FieldWebhookFilters: `["onMessageAdded","onParticipantAdded"]`, resource.FieldWebhookReplayAfter: "0",
+	}, twilioapi.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.writeSpec("hook.yaml", participantsWebhook)
+	r := e.must(0, "import", "conversation_webhook.vip-bot", "/Services/"+svc+"/Conversations/"+conv+"/Webhooks/"+h.SID)
+	if !strings.Contains(r.stdout, "replay_after cannot be read from Twilio or changed after a create: recorded as the spec sets it") {
+		t.Fatalf("import: %s", r)
+	}
+	e.noChanges("after importing a webhook whose spec sets replay_after")
 }
