@@ -102,3 +102,26 @@ func TestImportedWebhookKeepsItsReplayAfter(t *testing.T) {
 	}
 	e.noChanges("after importing a webhook whose spec sets replay_after")
 }
+
+// TestSavedPlanMovesAConversationWithItsParticipants: a conversation moved
+// to another service is replaced, its participants and webhook re-created
+// inside the new one; saved with plan --out, the plan applies from the file
+// (the parent shown as a field that forces the replacement loads again).
+func TestSavedPlanMovesAConversationWithItsParticipants(t *testing.T) {
+	e := reviewEnv(t)
+	e.writeSpec("other.yaml", "kind: Service\nname: other\nfriendly_name: Other\n---\nkind: Role\nname: other-agent\nservice: other\nfriendly_name: Agent\ntype: conversation\npermissions: [sendMessage]\n")
+	e.writeSpec("base.yaml", strings.Replace(participantsBase, "name: vip\nservice: support", "name: vip\nservice: other", 1)+reviewSecondConversation)
+	r := e.must(1, "plan")
+	if !strings.Contains(r.stderr, "role: role.agent is in service service.support, but this participant is in service.other") {
+		t.Fatalf("plan with a role of the old service: %s", r)
+	}
+	e.writeSpec("people.yaml", strings.Replace(participantsPeople, "role: agent", "role: other-agent", 1))
+	planFile := e.work + "/p.plan"
+	e.must(2, "plan", "--detailed-exitcode", "--out", planFile)
+	e.must(0, "apply", planFile)
+	e.noChanges("after moving the conversation")
+	other := e.stateSID("service.other")
+	if ps, _ := e.emu.Participants(other, e.stateSID("conversation.vip")); len(ps) != 3 {
+		t.Fatalf("vip: %+v", ps)
+	}
+}
