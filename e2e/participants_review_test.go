@@ -125,3 +125,42 @@ func TestSavedPlanMovesAConversationWithItsParticipants(t *testing.T) {
 		t.Fatalf("vip: %+v", ps)
 	}
 }
+
+// TestChildrenOfAConversationNamedBySID: a participant and a webhook in a
+// conversation convsync does not manage (conversation_sid + service_sid)
+// are read back: the next plan has no changes, instead of creating them
+// again on every apply.
+func TestChildrenOfAConversationNamedBySID(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	ctx := context.Background()
+	svc, err := c.Create(ctx, resource.KindService, "", resource.Values{resource.FieldFriendlyName: "Outside"}, twilioapi.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := c.Create(ctx, resource.KindConversation, svc.SID, resource.Values{resource.FieldUniqueName: "outside"}, twilioapi.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "conversation_sid: " + conv.SID + "\nservice_sid: " + svc.SID + "\n"
+	e.writeSpec("p.yaml", "kind: Participant\nname: p\n"+in+"identity: zed\n---\nkind: ConversationWebhook\nname: h\n"+in+"target: trigger\nurl: https://x.example.com/\ntriggers: [a]\n")
+	e.applyOK("Apply complete: 2 created")
+	e.noChanges("after creating in a conversation named by SID")
+	e.must(0, "plan", "--refresh-only", "--detailed-exitcode")
+	ps, _ := e.emu.Participants(svc.SID, conv.SID)
+	hs, _ := e.emu.ConversationWebhooks(svc.SID, conv.SID)
+	if len(ps) != 1 || len(hs) != 1 {
+		t.Fatalf("Twilio holds %d participants and %d webhooks, want 1 and 1", len(ps), len(hs))
+	}
+	// Gone with its conversation: the plan says so, and destroy only
+	// forgets them.
+	if err := e.emu.DeleteConversationOOB(svc.SID, "outside"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.must(2, "plan", "--detailed-exitcode"); !strings.Contains(r.stdout, "is no longer in Twilio, so it is created again") {
+		t.Fatalf("plan after the conversation went: %s", r)
+	}
+	if r := e.must(0, "destroy", "--auto-approve"); !strings.Contains(r.stdout, "0 deleted, 2 forgotten") {
+		t.Fatalf("destroy: %s", r)
+	}
+}
