@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/convsync/convsync/pkg/emulator"
 	"github.com/convsync/convsync/pkg/resource"
 	"github.com/convsync/convsync/pkg/twilioapi"
 )
@@ -162,5 +164,37 @@ func TestChildrenOfAConversationNamedBySID(t *testing.T) {
 	}
 	if r := e.must(0, "destroy", "--auto-approve"); !strings.Contains(r.stdout, "0 deleted, 2 forgotten") {
 		t.Fatalf("destroy: %s", r)
+	}
+}
+
+// TestDaemonGuardCountsParticipantsAppsAdded: participants an app adds to
+// a managed conversation after the daemon's last full read count in the
+// deletion guard when the conversation's spec goes.
+func TestDaemonGuardCountsParticipantsAppsAdded(t *testing.T) {
+	e := newEnv(t)
+	e.writeSpec("services.yaml", daemonServices)
+	e.writeSpec("vip.yaml", conversationSpec("vip", "VIP"))
+	d := e.startDaemon("--max-destroy", "5")
+	var svc string
+	var conv emulator.Conversation
+	e.eventually("the conversation exists", func() bool {
+		svc = e.serviceSID("Customer support")
+		c, ok := e.conversation(svc, "vip")
+		conv = c
+		return ok
+	})
+	for i := range 6 {
+		if _, err := e.client().Create(context.Background(), resource.KindParticipant, svc+"/"+conv.SID, resource.Values{resource.FieldIdentity: fmt.Sprintf("app-user-%d", i)}, twilioapi.CallOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.removeSpec("vip.yaml")
+	e.eventually("the refusal in /readyz, or the conversation deleted", func() bool {
+		_, body := d.get("/readyz")
+		_, ok := e.conversation(svc, "vip")
+		return strings.Contains(body, `"outcome": "refused"`) || !ok
+	})
+	if _, ok := e.conversation(svc, "vip"); !ok {
+		t.Fatalf("the daemon deleted a conversation holding 6 participants it does not manage, with --max-destroy 5:\n%s", d.log())
 	}
 }

@@ -1,0 +1,46 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/convsync/convsync/pkg/engine"
+	"github.com/convsync/convsync/pkg/resource"
+	"github.com/convsync/convsync/pkg/twilioapi"
+)
+
+// TestIncrementalPassThatDeletesAConversationReadsItInFull: an app adds
+// participants to a managed conversation after the last full read; the
+// pass that deletes the conversation (its spec gone) counts them, so the
+// deletion guard refuses it instead of deleting six participants convsync
+// does not manage.
+func TestIncrementalPassThatDeletesAConversationReadsItInFull(t *testing.T) {
+	f := newFixture(t, 5)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.rec.Now = func() time.Time { return now }
+	ctx := context.Background()
+	both := []resource.Desired{svc("s", "S"), conv("vip", "s")}
+	if _, err := f.rec.Pass(ctx, both, "h1", true, -1); err != nil {
+		t.Fatal(err)
+	}
+	key := f.store.Get(resource.Address{Kind: resource.KindService, Name: "s"}).SID + "/" + f.store.Get(resource.Address{Kind: resource.KindConversation, Name: "vip"}).SID
+	api := f.rec.Engine.API.(*twilioapi.Client)
+	for i := range 6 {
+		if _, err := api.Create(ctx, resource.KindParticipant, key, resource.Values{resource.FieldIdentity: fmt.Sprintf("app-user-%d", i)}, twilioapi.CallOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The spec goes; a second load confirms it.
+	if _, err := f.rec.Pass(ctx, both[:1], "h2", false, -1); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(3 * time.Second)
+	res, err := f.rec.Pass(ctx, both[:1], "h2", false, -1)
+	var refused *engine.TooManyDestroysError
+	if !errors.As(err, &refused) || refused.Count != 7 || !res.Full {
+		t.Fatalf("want a full pass refused for 7 destroys (the conversation and its 6 participants), got full=%v, %v", res != nil && res.Full, err)
+	}
+}
