@@ -198,3 +198,16 @@ func TestDaemonGuardCountsParticipantsAppsAdded(t *testing.T) {
 		t.Fatalf("the daemon deleted a conversation holding 6 participants it does not manage, with --max-destroy 5:\n%s", d.log())
 	}
 }
+
+// TestParticipantChangesShape: a chat participant becomes an SMS one and
+// back; each is a replacement (Twilio refuses an identity on a messaging
+// participant), and the plan has no changes after each.
+func TestParticipantChangesShape(t *testing.T) {
+	e := reviewEnv(t)
+	sms := strings.Replace(participantsPeople, "identity: bob@example.com", "messaging_binding: {address: \"+15550000001\", proxy_address: \"+15559870000\"}", 1)
+	for _, people := range []string{sms, participantsPeople} {
+		e.writeSpec("people.yaml", people)
+		e.applyOK("Apply complete: 0 created, 0 updated, 1 replaced, 0 deleted.")
+		e.noChanges("after participant.vip-bob changed shape")
+	}
+}

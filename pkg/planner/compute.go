@@ -284,6 +284,9 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 	if kind.Rules != nil && kind.Rules.Frozen != nil {
 		frozen = kind.Rules.Frozen(obs.Values)
 	}
+	if kind.Rules != nil && kind.Rules.Reshapes != nil && frozen == "" {
+		frozen = kind.Rules.Reshapes(d.Values, obs.Values)
+	}
 	switch {
 	case len(forced) > 0:
 		ch.Action = Replace
