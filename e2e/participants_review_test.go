@@ -211,3 +211,27 @@ func TestParticipantChangesShape(t *testing.T) {
 		e.noChanges("after participant.vip-bob changed shape")
 	}
 }
+
+// TestExportLeavesOutAnIdenticalWebhook: Twilio holds two identical
+// webhooks in one conversation. Their specs would be refused as identical,
+// so export --import writes one and says why the other is left out; the
+// plan over the export then has no changes.
+func TestExportLeavesOutAnIdenticalWebhook(t *testing.T) {
+	e := reviewEnv(t)
+	svc, conv := e.stateSID("service.support"), e.stateSID("conversation.vip")
+	if _, err := e.client().Create(context.Background(), resource.KindConversationWebhook, svc+"/"+conv, resource.Values{
+		resource.FieldWebhookTarget: "webhook", resource.FieldWebhookURL: "https://bot.example.com/hook", resource.FieldWebhookMethod: "POST",
+		resource.FieldWebhookFilters: `["onMessageAdded","onParticipantAdded"]`,
+	}, twilioapi.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := e.work + "/exported"
+	st := e.work + "/exported.state.json"
+	r := e.must(0, "export", "--out", out, "--import", "--state", st)
+	if !strings.Contains(r.stdout, "Not exported: conversation webhook WH") {
+		t.Fatalf("export: %s", r)
+	}
+	if r := e.must(0, "plan", "--detailed-exitcode", "--dir", out, "--state", st); !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("plan over the export: %s", r)
+	}
+}
