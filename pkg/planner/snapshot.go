@@ -468,6 +468,17 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, idx *readInde
 		}
 	}
 
+	if len(schema.Limits) > 0 {
+		// A new one counts against a limit with everything Twilio holds
+		// there (checkLimits): only a list shows what convsync does not own.
+		for _, d := range idx.desired[need] {
+			if own := st.Get(d.Address); own == nil || own.ParentSID != serviceSID {
+				mustList = true
+				break
+			}
+		}
+	}
+
 	size, known := r.opts.KnownSizes[SizeKey(kind, serviceSID)]
 	sr.knownSize = size
 	pageSize := pageSizeOf(kind)
