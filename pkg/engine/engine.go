@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -144,20 +142,13 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 	}
 	var out []planner.Change
 	for _, c := range plan.Changes {
-		if !keep[c.Address] {
-			continue
+		if keep[c.Address] {
+			out = append(out, c)
 		}
-		if c.GoesWithParent && c.Action == planner.Delete {
-			if parent := parentDelete(&c, byAddr); parent != nil && !keep[parent.Address] {
-				// Its parent stays: nothing else deletes it.
-				c.GoesWithParent = false
-				c.DependsOn = slices.DeleteFunc(slices.Clone(c.DependsOn), func(a resource.Address) bool { return a == parent.Address })
-				c.Reason = strings.Replace(c.Reason, "; it goes with "+parent.Address.String()+", whose delete deletes it (no request of its own)", "", 1)
-			}
-		}
-		out = append(out, c)
 	}
 	plan.Changes = out
+	// A child kept without its parent's delete gets a request of its own.
+	planner.DetachOrphans(plan)
 	return nil
 }
 
@@ -165,13 +156,4 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 // with it (planner.Change.GoesWithParent).
 func goesWith(c, dep *planner.Change) bool {
 	return c.GoesWithParent && c.Action == planner.Delete && dep != nil && dep.Action.Destroys() && dep.SID != "" && dep.SID == planner.ParentOf(c)
-}
-
-func parentDelete(c *planner.Change, byAddr map[resource.Address]*planner.Change) *planner.Change {
-	for _, d := range c.DependsOn {
-		if goesWith(c, byAddr[d]) {
-			return byAddr[d]
-		}
-	}
-	return nil
 }

@@ -192,6 +192,9 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	res.Plan = plan
 	res.HeldBack = heldBack
 	res.Deferred = append(r.confirmRemovals(plan, previous, current), r.holdBack(plan, current, res.Full)...)
+	// A participant whose removal is confirmed, in a conversation whose
+	// delete still waits, is deleted by a request of its own.
+	planner.DetachOrphans(plan)
 
 	limit := r.MaxDestroy
 	if allowDestroy > limit {
