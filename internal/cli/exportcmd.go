@@ -130,6 +130,11 @@ func (c *CLI) runExport(only []string, out string, adopt bool) error {
 		total += len(f.resources)
 		c.printf("Wrote %s (%d resources).\n", filepath.Join(out, f.name), len(f.resources))
 	}
+	for _, f := range files {
+		for _, why := range f.skipped {
+			c.printf("Not exported: %s. Twilio gives them no name, so convsync could not tell the two apart; delete one in Twilio.\n", why)
+		}
+	}
 	if skippedCredentials > 0 {
 		c.printf("%d push credentials were not exported: Twilio never returns their secrets. Write their specs by hand ({file: PATH} or {env: NAME}) and convsync import them.\n", skippedCredentials)
 	}
@@ -143,6 +148,8 @@ func (c *CLI) runExport(only []string, out string, adopt bool) error {
 type exportFile struct {
 	name      string
 	resources []exported
+	// skipped: resources left out, with why.
+	skipped []string
 }
 
 // exportService reads one service and every kind under it.
@@ -183,7 +190,17 @@ func (c *CLI) exportChildren(ctx context.Context, s *session, parent resource.Ki
 		sort.Slice(items, func(i, j int) bool {
 			return items[i].DateCreated.Before(items[j].DateCreated) || items[i].DateCreated.Equal(items[j].DateCreated) && items[i].SID < items[j].SID
 		})
+		seen := map[string]string{} // content → SID, for kinds told apart only by it
 		for _, o := range items {
+			if k.UniqueByContent {
+				content := contentKey(readable(k.Kind, o.Values))
+				if first, dup := seen[content]; dup {
+					// Its spec would be refused as identical to the first's.
+					f.skipped = append(f.skipped, fmt.Sprintf("%s %s (identical to %s in %s %s)", strings.ToLower(k.Plural[:len(k.Plural)-1]), o.SID, first, strings.ToLower(string(parent)), key))
+					continue
+				}
+				seen[content] = o.SID
+			}
 			name := parentAddr.Name
 			if !k.Singleton {
 				name = names.name(k.Kind, exportLabel(k, o), o.SID)
@@ -293,4 +310,14 @@ func (n *namer) name(kind resource.Kind, label, sid string) string {
 	}
 	n.used[string(kind)+"."+name] = true
 	return name
+}
+
+// contentKey is one text for all of v: equal for equal values.
+func contentKey(v resource.Values) string {
+	names := sortedNames(v)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + v[n]
+	}
+	return strings.Join(parts, "\x00")
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -140,11 +141,22 @@ func (c *CLI) runImport(rawAddr, id string) error {
 		}
 	}
 	applied := resource.Values{}
-	for name := range desired.Values {
-		if f := schema.Field(name); f != nil && !f.WriteOnly {
+	var assumed []string
+	for _, name := range sortedNames(desired.Values) {
+		f := schema.Field(name)
+		switch {
+		case f == nil:
+		case !f.WriteOnly:
 			if v, ok := obs.Values[name]; ok {
 				applied[name] = v
 			}
+		case f.ForcesReplace && !f.Secret:
+			// Create-only and never returned (a webhook's replay_after):
+			// unknown, it would replace at once what was just adopted.
+			// Nothing can change it but a replacement, so the spec's value
+			// stands for it.
+			applied[name] = desired.Values[name]
+			assumed = append(assumed, name)
 		}
 	}
 	if err := sf.Update(func(s *state.State) error {
@@ -155,9 +167,12 @@ func (c *CLI) runImport(rawAddr, id string) error {
 		return err
 	}
 	c.printf("Imported %s as %s (%s).\n", addr, obs.SID, resource.ImportID(kind, obs.ParentSID, obs.SID))
+	if len(assumed) > 0 {
+		c.printf("%s cannot be read from Twilio or changed after a create: recorded as the spec sets it. If Twilio holds another value, apply --replace %s.\n", strings.Join(assumed, ", "), addr)
+	}
 	var writeOnly []string
 	for _, f := range schema.Fields {
-		if _, set := desired.Values[f.Name]; set && f.WriteOnly {
+		if _, set := desired.Values[f.Name]; set && f.WriteOnly && !slices.Contains(assumed, f.Name) {
 			writeOnly = append(writeOnly, f.Name)
 		}
 	}
@@ -166,4 +181,13 @@ func (c *CLI) runImport(rawAddr, id string) error {
 	}
 	c.printf("Run convsync plan to see how it differs from its spec.\n")
 	return nil
+}
+
+func sortedNames(v resource.Values) []string {
+	out := make([]string, 0, len(v))
+	for name := range v {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -121,6 +121,12 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 		keep[a] = true
 		if c := byAddr[a]; c != nil {
 			for _, d := range c.DependsOn {
+				if goesWith(c, byAddr[d]) {
+					// Deleting a participant does not need its
+					// conversation deleted: without it, the participant
+					// gets a request of its own (below).
+					continue
+				}
 				visit(d)
 			}
 			for _, d := range c.AfterFree {
@@ -141,5 +147,13 @@ func Target(plan *planner.Plan, targets []resource.Address) error {
 		}
 	}
 	plan.Changes = out
+	// A child kept without its parent's delete gets a request of its own.
+	planner.DetachOrphans(plan)
 	return nil
+}
+
+// goesWith reports whether dep is the parent delete that deletes c along
+// with it (planner.Change.GoesWithParent).
+func goesWith(c, dep *planner.Change) bool {
+	return c.GoesWithParent && c.Action == planner.Delete && dep != nil && dep.Action.Destroys() && dep.SID != "" && dep.SID == planner.ParentOf(c)
 }

@@ -116,11 +116,17 @@ func (r *Reconciler) Pass(ctx context.Context, desired []resource.Desired, specH
 }
 
 // destroysAParent reports whether the plan deletes or replaces a resource
-// that holds others (a service).
+// that holds others, at any depth: a service, or a conversation (apps add
+// participants to it all the time).
 func destroysAParent(plan *planner.Plan) bool {
 	for _, c := range plan.Changes {
-		if c.Action.Destroys() && resource.Schema(c.Address.Kind).Parent == "" && len(resource.Children(c.Address.Kind)) > 0 {
-			return true
+		if !c.Action.Destroys() || c.SID == "" {
+			continue
+		}
+		for _, k := range resource.Children(c.Address.Kind) {
+			if !k.Singleton {
+				return true
+			}
 		}
 	}
 	return false
@@ -174,9 +180,10 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	// neither deletes anything nor needs a full read.
 	heldBack := r.holdBackProblems(plan, problems)
 	if !res.Full && destroysAParent(plan) {
-		// What a service holds is only known from a full read: an app may
-		// have filled it since the last resync, and the deletion guard must
-		// count those conversations. Plan again from a full refresh.
+		// What a service or a conversation holds is only known from a full
+		// read: an app may have filled it since the last resync, and the
+		// deletion guard must count those conversations or participants.
+		// Plan again from a full refresh.
 		return r.pass(ctx, desired, specHash, true, allowDestroy)
 	}
 	previous := r.last
@@ -185,6 +192,9 @@ func (r *Reconciler) pass(ctx context.Context, desired []resource.Desired, specH
 	res.Plan = plan
 	res.HeldBack = heldBack
 	res.Deferred = append(r.confirmRemovals(plan, previous, current), r.holdBack(plan, current, res.Full)...)
+	// A participant whose removal is confirmed, in a conversation whose
+	// delete still waits, is deleted by a request of its own.
+	planner.DetachOrphans(plan)
 
 	limit := r.MaxDestroy
 	if allowDestroy > limit {

@@ -284,6 +284,9 @@ func (c *computer) planDesired(kind *resource.KindSchema, spec *resource.Desired
 	if kind.Rules != nil && kind.Rules.Frozen != nil {
 		frozen = kind.Rules.Frozen(obs.Values)
 	}
+	if kind.Rules != nil && kind.Rules.Reshapes != nil && frozen == "" {
+		frozen = kind.Rules.Reshapes(d.Values, obs.Values)
+	}
 	switch {
 	case len(forced) > 0:
 		ch.Action = Replace
@@ -768,6 +771,52 @@ func (c *computer) checkLimits(plan *Plan) {
 			msg += fmt.Sprintf(" and %d that convsync does not manage (%s); delete those in Twilio or adopt them with convsync import", len(unmanaged), strings.Join(unmanaged, ", "))
 		}
 		c.fail(addrs[len(addrs)-1], "%s", msg)
+	}
+	for _, b := range buckets {
+		c.orderUnderLimit(plan, b.kind, b.parent, &resource.Schema(b.kind).Limits[b.limit])
+	}
+}
+
+// orderUnderLimit keeps a parent under a limit while the plan runs, not only
+// after it: the applier runs steps in parallel, so a create could reach
+// Twilio before the delete that makes room for it (a sixth webhook for a
+// moment: 50361). When every create before any delete would pass the limit,
+// the creates in the parent wait for the deletes there (AfterFree), and a
+// replace there deletes first.
+func (c *computer) orderUnderLimit(plan *Plan, kind resource.Kind, parent string, l *resource.Limit) {
+	held := 0
+	for _, o := range c.snap.Under(kind, parent) {
+		if l.Applies(o.Values) {
+			held++
+		}
+	}
+	var creates []*Change
+	var frees []resource.Address
+	for i := range plan.Changes {
+		ch := &plan.Changes[i]
+		if ch.Address.Kind != kind {
+			continue
+		}
+		if (ch.Action == Create || ch.Action == Replace) && ch.Desired != nil && ch.NewParent.SID == parent && l.Applies(ch.Desired.Values) {
+			creates = append(creates, ch)
+		}
+		if ch.Action.Destroys() && ch.ParentSID == parent && ch.Observed != nil && l.Applies(ch.Observed.Values) {
+			frees = append(frees, ch.Address)
+		}
+	}
+	if held+len(creates) <= l.Max || len(frees) == 0 {
+		return
+	}
+	for _, ch := range creates {
+		if ch.CreateFirst {
+			ch.CreateFirst = false
+			ch.Reason += fmt.Sprintf("; deleted before it is created again, to stay within Twilio's limit of %d %s", l.Max, l.What)
+		}
+		for _, f := range frees {
+			if f != ch.Address && !slices.Contains(ch.AfterFree, f) {
+				ch.AfterFree = append(ch.AfterFree, f)
+			}
+		}
 	}
 }
 

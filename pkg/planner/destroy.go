@@ -188,17 +188,22 @@ func (c *computer) destroyOrder(plan *Plan) {
 // that go with it after it included. The plan order of full is kept.
 func KeepInsides(kept, full []Change) []Change {
 	in := map[resource.Address]bool{}
+	keptAs := map[resource.Address]Change{}
 	deleted := map[string]bool{}
 	for _, c := range kept {
 		in[c.Address] = true
+		keptAs[c.Address] = c
 		if c.Action == Delete && c.SID != "" {
 			deleted[c.SID] = true
 		}
 	}
 	for grew := true; grew; {
 		grew = false
-		for _, c := range full {
-			if !in[c.Address] && c.ParentSID != "" && deleted[c.ParentSID] {
+		for i := range full {
+			c := &full[i]
+			// ParentOf, not ParentSID: a participant's parent key is
+			// "IS…/CH…", its conversation's SID the last part.
+			if !in[c.Address] && c.ParentSID != "" && deleted[ParentOf(c)] {
 				in[c.Address], grew = true, true
 				if c.Action == Delete && c.SID != "" {
 					deleted[c.SID] = true
@@ -208,7 +213,11 @@ func KeepInsides(kept, full []Change) []Change {
 	}
 	var out []Change
 	for _, c := range full {
-		if in[c.Address] {
+		if k, ok := keptAs[c.Address]; ok {
+			// As --target left it (a child deleted without its parent
+			// gets a request of its own).
+			out = append(out, k)
+		} else if in[c.Address] {
 			out = append(out, c)
 		}
 	}

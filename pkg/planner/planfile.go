@@ -430,7 +430,10 @@ func changeOf(fc fileChange) (Change, error) {
 		c.Observed = o
 	}
 	for _, jf := range fc.Fields {
-		if schema.Field(jf.Name) == nil {
+		// A move to another parent shows the parent as a field
+		// ("conversation": old SID -> new), forcing the replacement.
+		parentField := schema.Parent != "" && jf.Name == lower(schema.Parent)
+		if schema.Field(jf.Name) == nil && !parentField {
 			return Change{}, fmt.Errorf("field %q is not a %s field", jf.Name, addr.Kind)
 		}
 		f := FieldChange{Name: jf.Name, Type: jf.Type, ForcesReplace: jf.ForcesReplace, WriteOnly: jf.WriteOnly, Secret: jf.Secret}

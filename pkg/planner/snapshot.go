@@ -264,12 +264,23 @@ func maxLevel() int {
 // need to ask.
 func neededReads(level int, desired []resource.Desired, st *state.State, snap *Snapshot) []readNeed {
 	need := map[readNeed]bool{}
+	owned := map[string]bool{}
+	for _, r := range st.Resources {
+		owned[r.SID] = true
+	}
 	add := func(kind resource.Kind, parentSID string) {
 		if parentSID == "" || levelOf(kind) != level {
 			return
 		}
+		parentKind := resource.Schema(kind).Parent
 		parentParent, sid := resource.ParentOfKey(parentSID)
-		if snap.Get(resource.Schema(kind).Parent, parentParent, sid) != nil {
+		// A parent missing from the snapshot is gone when the level above
+		// listed its kind there or read it as convsync's own. A parent named
+		// only by SID (a conversation convsync does not manage:
+		// conversation_sid) was not read at all: its children are read
+		// anyway, and a 404 says it is gone.
+		gone := snap.Listed(parentKind, parentParent) || owned[sid]
+		if snap.Get(parentKind, parentParent, sid) != nil || !gone {
 			need[readNeed{kind, parentSID}] = true
 		}
 	}
@@ -457,6 +468,17 @@ func (r *refresher) prepare(kind resource.Kind, serviceSID string, idx *readInde
 		}
 	}
 
+	if len(schema.Limits) > 0 {
+		// A new one counts against a limit with everything Twilio holds
+		// there (checkLimits): only a list shows what convsync does not own.
+		for _, d := range idx.desired[need] {
+			if own := st.Get(d.Address); own == nil || own.ParentSID != serviceSID {
+				mustList = true
+				break
+			}
+		}
+	}
+
 	size, known := r.opts.KnownSizes[SizeKey(kind, serviceSID)]
 	sr.knownSize = size
 	pageSize := pageSizeOf(kind)
@@ -547,6 +569,9 @@ func (r *refresher) run(ctx context.Context, reads []*serviceRead) error {
 		case ReadList:
 			first = append(first, task{what: sr.describe("listing"), do: func(ctx context.Context) error {
 				items, err := r.api.List(ctx, sr.kind, sr.serviceSID)
+				if twilioapi.IsNotFound(err) && resource.Schema(sr.kind).Parent != "" {
+					return nil // the parent is gone, and everything in it
+				}
 				sr.add(items...)
 				return err
 			}})

@@ -70,7 +70,18 @@ var participantSchema = &KindSchema{
 		{Name: FieldAttributes, Type: TypeJSON, Unset: "{}", UnsetKnown: true, Check: maxBytes(4096)},
 		{Name: FieldRoleSID, Type: TypeRef, Ref: KindRole, RefName: "role", RefMust: conversationRole, Check: sidCheck("RL", "role")},
 	},
-	Rules: &KindRules{Validate: validateParticipant, CreatesImplicitly: &ImplicitCreate{Field: FieldIdentity, Kind: KindUser}},
+	Rules: &KindRules{Validate: validateParticipant, Reshapes: participantReshapes, CreatesImplicitly: &ImplicitCreate{Field: FieldIdentity, Kind: KindUser}},
+}
+
+// participantReshapes: a spec that turns a messaging participant into a
+// chat one no longer manages the binding, so nothing forces the
+// replacement, and Twilio refuses an identity on a messaging participant.
+// (The other way round, the new binding address forces it.)
+func participantReshapes(want, have Values) string {
+	if want[FieldIdentity] != "" && have[FieldBindingAddress] != "" {
+		return fmt.Sprintf("a messaging participant (%s) cannot become a chat participant (identity %s) in place", have[FieldBindingAddress], want[FieldIdentity])
+	}
+	return ""
 }
 
 func isMessagingParticipant(v Values) bool { return v[FieldBindingAddress] != "" }

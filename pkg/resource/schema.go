@@ -264,6 +264,10 @@ type KindRules struct {
 	// Frozen reports why a resource can no longer be updated, so a change
 	// must replace it ("" when it can be updated).
 	Frozen func(have Values) string
+	// Reshapes reports why the change from have to want needs a new
+	// resource although no ForcesReplace field the spec manages differs (a
+	// messaging participant cannot become a chat one); "" when it does not.
+	Reshapes func(want, have Values) string
 	// SplitCreate divides the values of a create into what the create sends
 	// and what an update must send right after (Twilio refuses to create a
 	// closed conversation).
