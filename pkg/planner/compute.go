@@ -858,10 +858,10 @@ func (c *computer) warnExisting(plan *Plan) {
 			}
 			where := ""
 			if kind.Parent != "" {
-				where = " in " + lower(kind.Parent) + " " + parentSID
+				where = " in " + lower(kind.Parent) + " " + innermost(parentSID)
 			}
 			ch.Warnings = append(ch.Warnings, fmt.Sprintf("a %s %s already exists (%s)%s that convsync does not manage; if it is this one, adopt it with convsync import %s %s",
-				lower(kind.Kind), what, o.SID, where, ch.Address, resource.ImportID(kind.Kind, parentSID, o.SID)))
+				strings.ReplaceAll(kind.Prefix(), "_", " "), what, o.SID, where, ch.Address, resource.ImportID(kind.Kind, parentSID, o.SID)))
 		}
 	}
 }
