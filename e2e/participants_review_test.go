@@ -43,7 +43,7 @@ func TestDestroyTargetsOneParticipant(t *testing.T) {
 	if !strings.Contains(r.stdout, "0 to replace, 1 to delete") || strings.Contains(r.stdout, "conversation.vip will be deleted") {
 		t.Fatalf("destroy --target participant.vip-bob:\n%s", r.stdout)
 	}
-	if n := e.emu.Stats().ByRoute["DELETE /v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}"]; n != 1 || e.writes() != 1 {
+	if n := e.emu.Stats().ByRoute["DELETE /v1/Services/{ServiceSid}/Conversations/{ConversationSid}/Participants/{Sid}"]; n != 1 || writes(e.emu) != 1 {
 		t.Fatalf("want one participant DELETE, got %v\n%s", e.emu.Stats().ByRoute, r.stdout)
 	}
 	if ps, _ := e.emu.Participants(svc, conv); len(ps) != 2 {

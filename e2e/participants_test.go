@@ -58,17 +58,6 @@ filters: [onMessageAdded, onParticipantAdded]
 replay_after: 0
 `
 
-// writes counts the requests that change something.
-func (e *env) writes() int64 {
-	var n int64
-	for route, c := range e.emu.Stats().ByRoute {
-		if !strings.HasPrefix(route, "GET ") {
-			n += c
-		}
-	}
-	return n
-}
-
 // TestParticipantsAndConversationWebhooks walks the lifecycle of issue 11
 // with the real binary against the emulator over HTTP.
 func TestParticipantsAndConversationWebhooks(t *testing.T) {
@@ -149,7 +138,7 @@ func TestParticipantsAndConversationWebhooks(t *testing.T) {
 		t.Fatalf("plan with a sixth webhook:\n%s", r)
 	}
 	e.must(1, "apply", "--auto-approve")
-	if n := e.writes(); n != 0 {
+	if n := writes(e.emu); n != 0 {
 		t.Fatalf("%d writes for a plan over the limit, want 0", n)
 	}
 	e.removeSpec("hook2.yaml")
@@ -231,7 +220,7 @@ flow_sid: FW0123456789abcdef0123456789abcdef
 	}
 	e.emu.ResetStats()
 	e.applyOK("Apply complete: 0 created, 0 updated, 0 replaced, 7 deleted.")
-	if n := e.writes(); n != 1 {
+	if n := writes(e.emu); n != 1 {
 		t.Fatalf("%d writes to delete a conversation with 6 children, want 1: %v", n, e.emu.Stats().ByRoute)
 	}
 	e.noChanges("after the conversation's removal")

@@ -201,7 +201,4 @@ func (p *Plan) Destroys() int {
 
 // ParentOf is the SID of the parent a step's resource lives in now: the
 // innermost SID of its parent key ("" for top-level kinds).
-func ParentOf(ch *Change) string {
-	_, sid := resource.ParentOfKey(ch.ParentSID)
-	return sid
-}
+func ParentOf(ch *Change) string { return innermost(ch.ParentSID) }

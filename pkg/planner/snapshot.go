@@ -293,23 +293,17 @@ func neededReads(level int, desired []resource.Desired, st *state.State, snap *S
 	}
 	for _, r := range st.Resources {
 		addAccount(r.Address.Kind)
-	}
-	for _, p := range st.Pending {
-		addAccount(p.Address.Kind)
-	}
-	for i := range desired {
-		addAccount(desired[i].Address.Kind)
-	}
-	for _, r := range st.Resources {
 		add(r.Address.Kind, r.ParentSID)
 	}
 	for _, p := range st.Pending {
+		addAccount(p.Address.Kind)
 		add(p.Address.Kind, p.ParentSID)
 	}
 	wanted := map[resource.Address]*resource.Desired{}
 	for i := range desired {
 		d := &desired[i]
 		wanted[d.Address] = d
+		addAccount(d.Address.Kind)
 		add(d.Address.Kind, st.ParentSID(d))
 	}
 	// Parents that this plan may delete or replace: in the state, and gone

@@ -86,7 +86,10 @@ func describeParentKey(ancestors []Kind) string {
 		a := Schema(ancestors[i])
 		parts = append(parts, fmt.Sprintf("a %s SID (%s + 32 hex digits)", strings.ToLower(string(a.Kind)), a.SIDPrefix))
 	}
-	return strings.Join(parts, ", then ") + map[bool]string{true: ", joined by /", false: ""}[len(parts) > 1]
+	if len(parts) > 1 {
+		return strings.Join(parts, ", then ") + ", joined by /"
+	}
+	return parts[0]
 }
 
 // PathOfKey is Twilio's path of the resource of kind parent that a parent

@@ -380,12 +380,15 @@ func ancestorRef(byAddr map[resource.Address]parsedDoc, d parsedDoc, kind resour
 	return resource.Ref{}
 }
 
-// contentKey is the readable values of a resource, for UniqueByContent.
+// contentKey is the values of a resource that recognising a lost create
+// compares (KindSchema.Recognisable), for UniqueByContent.
 func contentKey(schema *resource.KindSchema, v resource.Values) string {
 	var b strings.Builder
-	for _, f := range schema.Fields {
-		if x, ok := v[f.Name]; ok && !f.WriteOnly && !f.Secret {
-			b.WriteString(f.Name + "=" + x + "\x00")
+	for i := range schema.Fields {
+		if f := &schema.Fields[i]; schema.Recognisable(f) {
+			if x, ok := v[f.Name]; ok {
+				b.WriteString(f.Name + "=" + x + "\x00")
+			}
 		}
 	}
 	return b.String()

@@ -19,8 +19,7 @@ import (
 
 // serviceAndConversation splits a participant's or webhook's parent key.
 func serviceAndConversation(parentKey string) (service, conversation string) {
-	service, conversation = resource.ParentOfKey(parentKey)
-	return service, conversation
+	return resource.ParentOfKey(parentKey)
 }
 
 var participantCreateSetters = map[string]paramSetter[openapi.CreateServiceConversationParticipantParams]{
@@ -166,22 +165,6 @@ func participantObserved(x *openapi.ConversationsV1ServiceConversationParticipan
 // Target and replay_after are create-only. The method is sent in lower case,
 // the contract's enum for this kind, and read in upper case (post and POST
 // never diff). Twilio sends no webhook header for this kind.
-
-// lowerParam sends the text in lower case (the contract's enum: get, post).
-func lowerParam[P any](set func(*P, string) *P) paramSetter[P] {
-	return func(p *P, s string) error { set(p, strings.ToLower(s)); return nil }
-}
-
-func intParam[P any](set func(*P, int) *P) paramSetter[P] {
-	return func(p *P, s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return err
-		}
-		set(p, n)
-		return nil
-	}
-}
 
 var webhookCreateSetters = map[string]paramSetter[openapi.CreateServiceConversationScopedWebhookParams]{
 	resource.FieldWebhookTarget:      lowerParam((*openapi.CreateServiceConversationScopedWebhookParams).SetTarget),

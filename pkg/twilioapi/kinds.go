@@ -239,6 +239,22 @@ func upperParam[P any](set func(*P, string) *P) paramSetter[P] {
 	return func(p *P, s string) error { set(p, strings.ToUpper(s)); return nil }
 }
 
+// lowerParam sends the text in lower case (the contract's enum: get, post).
+func lowerParam[P any](set func(*P, string) *P) paramSetter[P] {
+	return func(p *P, s string) error { set(p, strings.ToLower(s)); return nil }
+}
+
+func intParam[P any](set func(*P, int) *P) paramSetter[P] {
+	return func(p *P, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		set(p, n)
+		return nil
+	}
+}
+
 func boolParam[P any](set func(*P, bool) *P) paramSetter[P] {
 	return func(p *P, s string) error {
 		switch s {
